@@ -1,0 +1,37 @@
+//! # stoq-engine
+//!
+//! The stoQ orchestrator. Build a [`Stoq`] with [`Stoq::builder`], then scan
+//! bytes, a [`Payload`] or a whole [`Request`]; every extracted payload goes
+//! round again until nothing new is found or `max_recursion` rounds have
+//! run. Dest archivers, decorators and connectors follow.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), stoq_core::StoqError> {
+//! use stoq_engine::Stoq;
+//! let stoq = Stoq::builder()
+//!     .registry(my_plugins())
+//!     .always_dispatch(["hash"])
+//!     .build()?;
+//! let response = stoq.scan(&b"The quick brown fox"[..], None, None, &[]).await;
+//! println!("{response}");
+//! # Ok(()) }
+//! # fn my_plugins() -> stoq_core::Registry { stoq_core::Registry::new() }
+//! ```
+//!
+//! The algorithm follows stoQ v3 (see `docs/ARCHITECTURE.md`), with the
+//! deviations listed in `docs/COMPATIBILITY.md`: deterministic ordering,
+//! per-plugin time limits, panics caught, dispatcher and connector errors
+//! recorded.
+
+pub mod config;
+mod engine;
+pub mod guard;
+pub mod plugin_manager;
+mod run;
+
+pub use config::{CoreConfig, LogSyntax, StoqConfig};
+pub use engine::{Stoq, StoqBuilder, DEFAULT_PLUGIN_TIMEOUT};
+pub use plugin_manager::{LoadedPlugin, PluginEntry, PluginInfo, PluginManager};
+pub use run::RunSummary;
+
+pub use stoq_core::{Payload, PayloadMeta, Request, RequestMeta, StoqResponse};
