@@ -44,7 +44,7 @@ enum Command {
     /// List flags take one or more names (space or comma separated); put the
     /// file first, or after `--`, so it is not taken for a plugin name:
     /// `stoq scan bad.exe -s hash` or `stoq scan -s hash -- bad.exe`.
-    Scan(ScanArgs),
+    Scan(Box<ScanArgs>),
     /// List the available plugins with their classes, version and description.
     List(ListArgs),
 }
@@ -160,7 +160,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Scan(args) => {
             let sub = matches.subcommand_matches("scan");
-            runtime.block_on(scan(args, sub))
+            runtime.block_on(scan(*args, sub))
         }
         Command::List(args) => list(args),
     };
@@ -350,11 +350,9 @@ fn take_trailing_file(
     ];
     let mut last: Option<(usize, &str)> = None;
     for id in ids {
-        if let (Some(idx), Some(vals)) = (m.indices_of(id), m.get_many::<String>(id)) {
-            if let (Some(i), Some(_)) = (idx.last(), vals.last()) {
-                if last.is_none_or(|(j, _)| i > j) {
-                    last = Some((i, id));
-                }
+        if let Some(i) = m.indices_of(id).and_then(|mut idx| idx.next_back()) {
+            if last.is_none_or(|(j, _)| i > j) {
+                last = Some((i, id));
             }
         }
     }

@@ -84,7 +84,7 @@ pub trait Connector: Send + Sync {
 #[derive(Debug, Clone)]
 pub enum ProviderItem {
     /// Scan this payload.
-    Payload(Payload),
+    Payload(Box<Payload>),
     /// Scan this request. When its `request_meta` is all defaults, the
     /// run-level request meta replaces it.
     Request(Request),
@@ -123,7 +123,7 @@ impl ProviderQueue {
 
     /// Queue a payload.
     pub async fn put_payload(&self, payload: Payload) -> PluginResult<()> {
-        self.put(ProviderItem::Payload(payload)).await
+        self.put(ProviderItem::Payload(Box::new(payload))).await
     }
 
     /// Queue a request, with optional request metadata.

@@ -148,7 +148,7 @@ impl Stoq {
         start: &[String],
     ) -> Result<bool, ()> {
         let request = match item {
-            ProviderItem::Payload(p) => Request::new(vec![p], request_meta.unwrap_or_default()),
+            ProviderItem::Payload(p) => Request::new(vec![*p], request_meta.unwrap_or_default()),
             ProviderItem::Request(mut r) => {
                 if r.request_meta == RequestMeta::default() {
                     if let Some(meta) = request_meta {
