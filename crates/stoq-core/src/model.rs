@@ -9,6 +9,7 @@
 //! insertion order and the output is deterministic.
 
 use std::fmt;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use indexmap::IndexMap;
@@ -188,12 +189,18 @@ pub fn new_id() -> String {
 ///
 /// `content` is a [`Bytes`], so clones share the buffer: handing a payload to
 /// several plugins never copies its content.
+///
+/// The SHA-256 of the content is computed at most once ([`Payload::sha256`])
+/// and shared by clones; the engine needs it for deduplication and the
+/// `hash` plugin reuses it. Do not replace `content` after that digest has
+/// been computed: build a new `Payload` instead.
 #[derive(Clone, Debug)]
 pub struct Payload {
     pub content: Bytes,
     /// Dispatcher name → the metadata that dispatcher attached this round.
     pub dispatch_meta: IndexMap<String, Map>,
     pub results: PayloadResults,
+    sha256: Arc<OnceLock<[u8; 32]>>,
 }
 
 impl Payload {
@@ -211,7 +218,20 @@ impl Payload {
             content,
             dispatch_meta: IndexMap::new(),
             results,
+            sha256: Arc::default(),
         }
+    }
+
+    /// SHA-256 of the content, computed on first use and then cached.
+    pub fn sha256(&self) -> [u8; 32] {
+        *self
+            .sha256
+            .get_or_init(|| crate::hashing::sha256(&self.content))
+    }
+
+    /// The cached SHA-256, if it has been computed.
+    pub fn sha256_if_known(&self) -> Option<[u8; 32]> {
+        self.sha256.get().copied()
     }
 
     /// A payload extracted from `parent_id` by the plugin `extracted_by`.
@@ -484,3 +504,23 @@ display_as_json!(
     DecoratorResponse,
     StoqResponse,
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha256_is_computed_once_and_shared_by_clones() {
+        let p = Payload::new(&b"The quick brown fox"[..]);
+        let clone = p.clone();
+        assert_eq!(p.sha256_if_known(), None);
+        let h = clone.sha256();
+        assert_eq!(p.sha256_if_known(), Some(h));
+        assert_eq!(
+            crate::hashing::hex(&h),
+            "5cac4f980fedc3d3f1f99b4be3472c9b30d56523e632d151237ec9309048bda9"
+        );
+        // A new payload has its own cache.
+        assert_eq!(Payload::new(&b"other"[..]).sha256_if_known(), None);
+    }
+}

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use indexmap::{IndexMap, IndexSet};
-use stoq_core::hashing::sha256;
 use stoq_core::{
     to_json_compact, Bytes, Error, Payload, PayloadMeta, PluginClass, Registry,
     Request, RequestMeta, StoqError, StoqResponse,
@@ -342,14 +341,18 @@ fn failure_error(prefix: &str, f: &Failure, plugin: &str, payload_id: Option<&st
     }
 }
 
-async fn content_sha256(content: &Bytes) -> [u8; 32] {
-    if content.len() < INLINE_HASH_LIMIT {
-        return sha256(content);
+/// The payload's SHA-256 (cached on the payload, shared with its clones).
+/// Large payloads are hashed on a blocking thread.
+async fn payload_sha256(payload: &Payload) -> [u8; 32] {
+    if payload.content.len() < INLINE_HASH_LIMIT || payload.sha256_if_known().is_some() {
+        return payload.sha256();
     }
-    let c = content.clone();
-    match tokio::task::spawn_blocking(move || sha256(&c)).await {
+    // Clones share the digest cache, so computing it on the clone fills it
+    // for `payload` too.
+    let p = payload.clone();
+    match tokio::task::spawn_blocking(move || p.sha256()).await {
         Ok(h) => h,
-        Err(_) => sha256(content),
+        Err(_) => payload.sha256(),
     }
 }
 
@@ -479,7 +482,7 @@ impl Stoq {
                 }
             }
             hashes_seen
-                .entry(content_sha256(&p.content).await)
+                .entry(payload_sha256(p).await)
                 .or_default()
                 .push(idx);
         }
@@ -492,7 +495,7 @@ impl Stoq {
             dispatches = round.next;
             let mut hashes = Vec::with_capacity(round.extracted.len());
             for e in &round.extracted {
-                hashes.push(content_sha256(&e.content).await);
+                hashes.push(payload_sha256(e).await);
             }
             let req = Arc::make_mut(&mut state);
             for (e, h) in round.extracted.into_iter().zip(hashes) {

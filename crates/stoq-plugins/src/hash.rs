@@ -49,23 +49,33 @@ pub fn sha512_hex(data: &[u8]) -> String {
     hex(&Sha512::digest(data))
 }
 
-/// All four digests. Buffers of 1 MiB and more are split over two threads:
-/// MD5 + SHA-256 on one, SHA-1 + SHA-512 on the other, which balances the
-/// work on CPUs with SHA extensions.
+/// All four digests.
 pub fn digests(data: &[u8]) -> Digests {
+    digests_with(data, None)
+}
+
+/// All four digests, reusing a known SHA-256. Buffers of 1 MiB and more are
+/// split over two threads: MD5 (+ SHA-256 when unknown) on one, SHA-1 +
+/// SHA-512 on the other, which balances the work on CPUs with SHA
+/// extensions.
+pub fn digests_with(data: &[u8], known_sha256: Option<[u8; 32]>) -> Digests {
+    let sha256 = |data: &[u8]| match known_sha256 {
+        Some(h) => hex(&h),
+        None => sha256_hex(data),
+    };
     if data.len() < PARALLEL_THRESHOLD {
         return Digests {
             md5: md5_hex(data),
             sha1: sha1_hex(data),
-            sha256: sha256_hex(data),
+            sha256: sha256(data),
             sha512: sha512_hex(data),
         };
     }
     let ((md5, sha256), (sha1, sha512)) = std::thread::scope(|s| {
         let other = s.spawn(|| (sha1_hex(data), sha512_hex(data)));
-        let mine = (md5_hex(data), sha256_hex(data));
-        // The closures cannot panic on any input; fall back to computing
-        // inline if the thread could not report back anyway.
+        let mine = (md5_hex(data), sha256(data));
+        // The closures cannot panic on any input; compute inline if the
+        // thread could not report back anyway.
         let theirs = other
             .join()
             .unwrap_or_else(|_| (sha1_hex(data), sha512_hex(data)));
@@ -90,11 +100,13 @@ impl Worker for HashWorker {
         payload: &Payload,
         _request: &Request,
     ) -> PluginResult<Option<WorkerResponse>> {
+        // The engine has usually computed the SHA-256 already (dedup).
+        let known = payload.sha256_if_known();
         let content = payload.content.clone();
         let d = if content.len() < PARALLEL_THRESHOLD {
-            digests(&content)
+            digests_with(&content, known)
         } else {
-            blocking(move || digests(&content)).await?
+            blocking(move || digests_with(&content, known)).await?
         };
         Ok(Some(WorkerResponse::with_results(json!({
             "sha256": d.sha256,
@@ -149,6 +161,10 @@ mod tests {
             .map(|i: u32| (i.wrapping_mul(2654435761) >> 13) as u8)
             .collect();
         let d = digests(&data);
+        assert_eq!(
+            d,
+            digests_with(&data, Some(stoq_core::hashing::sha256(&data)))
+        );
         assert_eq!(d.md5, md5_hex(&data));
         assert_eq!(d.sha1, sha1_hex(&data));
         assert_eq!(d.sha256, sha256_hex(&data));
