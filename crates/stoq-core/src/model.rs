@@ -49,7 +49,7 @@ macro_rules! display_as_json {
 }
 
 /// An error record in `StoqResponse.errors`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Error {
     pub error: String,
     pub plugin_name: Option<String>,

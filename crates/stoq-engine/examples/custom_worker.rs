@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use stoq_core::serde_json::json;
 use stoq_core::{
-    async_trait, ExtractedPayload, ModuleDescriptor, OptionDoc, Payload, PayloadMeta,
-    PluginClass, PluginInstance, PluginResult, Request, RequestMeta, Worker, WorkerResponse,
+    async_trait, ExtractedPayload, ModuleDescriptor, OptionDoc, Payload, PayloadMeta, PluginClass,
+    PluginInstance, PluginResult, Request, RequestMeta, Worker, WorkerResponse,
 };
 use stoq_engine::Stoq;
 
@@ -25,7 +25,11 @@ struct LineCount {
 
 #[async_trait]
 impl Worker for LineCount {
-    async fn scan(&self, payload: &Payload, _request: &Request) -> PluginResult<Option<WorkerResponse>> {
+    async fn scan(
+        &self,
+        payload: &Payload,
+        _request: &Request,
+    ) -> PluginResult<Option<WorkerResponse>> {
         let data = &payload.content;
         let lines = data.iter().filter(|b| **b == b'\n').count();
         let mut response = WorkerResponse::with_results(json!({ "lines": lines }));
@@ -68,9 +72,9 @@ fn line_count_module() -> ModuleDescriptor {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let path = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/examples/custom_worker.rs").to_string());
+    let path = std::env::args().nth(1).unwrap_or_else(|| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/examples/custom_worker.rs").to_string()
+    });
 
     // The built-in plugins plus ours.
     let mut registry = stoq_plugins::builtin_registry();

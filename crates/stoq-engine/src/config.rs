@@ -98,7 +98,9 @@ impl StoqConfig {
         };
         let raw: Vec<(&str, Option<String>)> = CORE_KEYS.iter().map(|k| (*k, get(k))).collect();
         let value = |key: &str| -> Option<String> {
-            raw.iter().find(|(k, _)| *k == key).and_then(|(_, v)| v.clone())
+            raw.iter()
+                .find(|(k, _)| *k == key)
+                .and_then(|(_, v)| v.clone())
         };
         let src = path.display().to_string();
         let mut int = |key: &str| -> Option<u64> {
@@ -155,7 +157,9 @@ impl StoqConfig {
             errors.push(format!("{src}: [core] max_recursion must be at least 1"));
         }
         if core.provider_consumers == Some(0) {
-            errors.push(format!("{src}: [core] provider_consumers must be at least 1"));
+            errors.push(format!(
+                "{src}: [core] provider_consumers must be at least 1"
+            ));
         }
         if core.max_queue == Some(0) {
             errors.push(format!("{src}: [core] max_queue must be at least 1"));
@@ -214,7 +218,10 @@ mod tests {
         assert_eq!(core.log_maxbytes, Some(10));
         assert_eq!(core.log_backup_count, Some(2));
         assert_eq!(core.log_syntax, Some(LogSyntax::Json));
-        assert_eq!(core.plugin_dir_list.as_deref(), Some(&["/a".to_string(), "/b".to_string()][..]));
+        assert_eq!(
+            core.plugin_dir_list.as_deref(),
+            Some(&["/a".to_string(), "/b".to_string()][..])
+        );
         assert_eq!(core.connectors.as_ref().unwrap(), &["c1", "c2"]);
         assert_eq!(core.always_dispatch.as_ref().unwrap(), &["hash"]);
         assert_eq!(core.plugin_timeout, Some(Duration::from_millis(2500)));
@@ -229,7 +236,13 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        for needle in ["max_queue", "\"lots\"", "log_syntax", "plugin_timeout", "max_recursion"] {
+        for needle in [
+            "max_queue",
+            "\"lots\"",
+            "log_syntax",
+            "plugin_timeout",
+            "max_recursion",
+        ] {
             assert!(e.contains(needle), "{needle} missing from: {e}");
         }
     }
@@ -243,7 +256,10 @@ mod tests {
     #[test]
     fn plugin_sections() {
         let c = StoqConfig::parse("[hash]\nTimeout = 5\n", "c").unwrap();
-        assert_eq!(c.plugin_options("hash").unwrap(), vec![("timeout".into(), "5".into())]);
+        assert_eq!(
+            c.plugin_options("hash").unwrap(),
+            vec![("timeout".into(), "5".into())]
+        );
         assert!(c.plugin_options("other").unwrap().is_empty());
     }
 }

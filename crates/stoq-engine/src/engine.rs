@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use indexmap::{IndexMap, IndexSet};
 use stoq_core::{
-    to_json_compact, Bytes, Error, Payload, PayloadMeta, PluginClass, Registry,
-    Request, RequestMeta, StoqError, StoqResponse,
+    to_json_compact, Bytes, Error, Payload, PayloadMeta, PluginClass, Registry, Request,
+    RequestMeta, StoqError, StoqResponse,
 };
 
 use crate::config::StoqConfig;
@@ -181,8 +181,9 @@ impl StoqBuilder {
     pub fn build(self) -> Result<Stoq, StoqError> {
         let base_dir = match self.base_dir {
             Some(d) => d,
-            None => std::env::current_dir()
-                .map_err(|e| StoqError::Config(format!("cannot read the working directory: {e}")))?,
+            None => std::env::current_dir().map_err(|e| {
+                StoqError::Config(format!("cannot read the working directory: {e}"))
+            })?,
         };
         let config = match self.config {
             Some(c) => Some(c),
@@ -201,7 +202,10 @@ impl StoqBuilder {
         let core = config.as_ref().map(|c| c.core.clone()).unwrap_or_default();
         if let Some(c) = &config {
             for k in &c.unknown_core_keys {
-                tracing::warn!("{}: unknown [core] option {k:?} (ignored)", c.path.display());
+                tracing::warn!(
+                    "{}: unknown [core] option {k:?} (ignored)",
+                    c.path.display()
+                );
             }
         }
         let pick_list = |arg: Option<Vec<String>>, cfg: Option<Vec<String>>| -> Vec<String> {
@@ -246,17 +250,34 @@ impl StoqBuilder {
             self.plugin_opts,
             plugin_timeout,
         );
-        let load_role = |names: &[String], class: PluginClass| -> Result<Vec<Arc<LoadedPlugin>>, StoqError> {
-            names.iter().map(|n| manager.load_as(n, class)).collect()
-        };
-        let providers = load_role(&pick_list(self.providers, core.providers), PluginClass::Provider)?;
-        let source_archivers =
-            load_role(&pick_list(self.source_archivers, core.source_archivers), PluginClass::Archiver)?;
-        let dest_archivers =
-            load_role(&pick_list(self.dest_archivers, core.dest_archivers), PluginClass::Archiver)?;
-        let connectors = load_role(&pick_list(self.connectors, core.connectors), PluginClass::Connector)?;
-        let dispatchers = load_role(&pick_list(self.dispatchers, core.dispatchers), PluginClass::Dispatcher)?;
-        let decorators = load_role(&pick_list(self.decorators, core.decorators), PluginClass::Decorator)?;
+        let load_role =
+            |names: &[String], class: PluginClass| -> Result<Vec<Arc<LoadedPlugin>>, StoqError> {
+                names.iter().map(|n| manager.load_as(n, class)).collect()
+            };
+        let providers = load_role(
+            &pick_list(self.providers, core.providers),
+            PluginClass::Provider,
+        )?;
+        let source_archivers = load_role(
+            &pick_list(self.source_archivers, core.source_archivers),
+            PluginClass::Archiver,
+        )?;
+        let dest_archivers = load_role(
+            &pick_list(self.dest_archivers, core.dest_archivers),
+            PluginClass::Archiver,
+        )?;
+        let connectors = load_role(
+            &pick_list(self.connectors, core.connectors),
+            PluginClass::Connector,
+        )?;
+        let dispatchers = load_role(
+            &pick_list(self.dispatchers, core.dispatchers),
+            PluginClass::Dispatcher,
+        )?;
+        let decorators = load_role(
+            &pick_list(self.decorators, core.decorators),
+            PluginClass::Decorator,
+        )?;
         let always_names = pick_list(self.always_dispatch, core.always_dispatch);
         load_role(&always_names, PluginClass::Worker)?;
 
@@ -272,7 +293,11 @@ impl StoqBuilder {
                 dispatchers,
                 decorators,
                 always_dispatch: always_names,
-                max_queue: self.max_queue.or(core.max_queue).unwrap_or(DEFAULT_MAX_QUEUE).max(1),
+                max_queue: self
+                    .max_queue
+                    .or(core.max_queue)
+                    .unwrap_or(DEFAULT_MAX_QUEUE)
+                    .max(1),
                 provider_consumers: self
                     .provider_consumers
                     .or(core.provider_consumers)
@@ -341,6 +366,12 @@ fn failure_error(prefix: &str, f: &Failure, plugin: &str, payload_id: Option<&st
     }
 }
 
+/// Drop repeated identical error records, keeping the first of each.
+fn dedup_errors(errors: &mut Vec<Error>) {
+    let mut seen = std::collections::HashSet::new();
+    errors.retain(|e| seen.insert(e.clone()));
+}
+
 /// The payload's SHA-256 (cached on the payload, shared with its clones).
 /// Large payloads are hashed on a blocking thread.
 async fn payload_sha256(payload: &Payload) -> [u8; 32] {
@@ -407,7 +438,11 @@ impl Stoq {
 
     /// Names of the source archivers.
     pub fn source_archiver_names(&self) -> Vec<String> {
-        self.inner.source_archivers.iter().map(|p| p.name.clone()).collect()
+        self.inner
+            .source_archivers
+            .iter()
+            .map(|p| p.name.clone())
+            .collect()
     }
 
     /// Every plugin this engine knows, in discovery order.
@@ -443,8 +478,11 @@ impl Stoq {
             to_json_compact(&request_meta)
         );
         let payload = Payload::with_meta(content, payload_meta);
-        self.scan_request(Request::new(vec![payload], request_meta), add_start_dispatch)
-            .await
+        self.scan_request(
+            Request::new(vec![payload], request_meta),
+            add_start_dispatch,
+        )
+        .await
     }
 
     /// Scan a prepared payload.
@@ -461,7 +499,11 @@ impl Stoq {
     /// Scan a whole request: worker rounds, then dest archivers, decorators
     /// and connectors. Never fails: every plugin failure is an error record
     /// in the response.
-    pub async fn scan_request(&self, request: Request, add_start_dispatch: &[String]) -> StoqResponse {
+    pub async fn scan_request(
+        &self,
+        request: Request,
+        add_start_dispatch: &[String],
+    ) -> StoqResponse {
         let start: Vec<String> = add_start_dispatch
             .iter()
             .map(|s| s.trim().to_string())
@@ -470,7 +512,11 @@ impl Stoq {
         tracing::debug!(
             "Request received: RequestMeta: {}, start_dispatches: {}",
             to_json_compact(&request.request_meta),
-            if start.is_empty() { "null".to_string() } else { to_json_compact(&start) }
+            if start.is_empty() {
+                "null".to_string()
+            } else {
+                to_json_compact(&start)
+            }
         );
         let mut state = Arc::new(request);
         let mut dispatches: IndexSet<Dispatch> = IndexSet::new();
@@ -502,8 +548,10 @@ impl Stoq {
                 if let Some(indices) = hashes_seen.get(&h) {
                     for &i in indices {
                         let r = &mut req.payloads[i].results;
-                        r.extracted_by.extend(e.results.extracted_by.iter().cloned());
-                        r.extracted_from.extend(e.results.extracted_from.iter().cloned());
+                        r.extracted_by
+                            .extend(e.results.extracted_by.iter().cloned());
+                        r.extracted_from
+                            .extend(e.results.extracted_from.iter().cloned());
                     }
                     continue;
                 }
@@ -512,8 +560,10 @@ impl Stoq {
                 let meta = &e.results.payload_meta;
                 if level >= max {
                     req.errors.push(
-                        Error::new(format!("Final worker round ({level}) reached, unable to process payload"))
-                            .payload(e.id()),
+                        Error::new(format!(
+                            "Final worker round ({level}) reached, unable to process payload"
+                        ))
+                        .payload(e.id()),
                     );
                 } else if meta.should_scan {
                     for name in &meta.dispatch_to {
@@ -524,6 +574,9 @@ impl Stoq {
             }
         }
 
+        // Dispatchers and requirement resolution run every round, so the
+        // same failure can be reported several times; keep the first.
+        dedup_errors(&mut Arc::make_mut(&mut state).errors);
         if state.request_meta.archive_payloads {
             self.archive_all(&mut state).await;
         }
@@ -537,7 +590,11 @@ impl Stoq {
     /// One round: dispatch every scannable payload, resolve requirements,
     /// run every ready (payload, worker) pair at once. `None` when nothing
     /// could run.
-    async fn execute_round(&self, state: &mut Arc<Request>, mut total: IndexSet<Dispatch>) -> Option<RoundOutput> {
+    async fn execute_round(
+        &self,
+        state: &mut Arc<Request>,
+        mut total: IndexSet<Dispatch>,
+    ) -> Option<RoundOutput> {
         let inner = &self.inner;
         let scannable: Vec<usize> = state
             .payloads
@@ -551,7 +608,9 @@ impl Stoq {
         let mut jobs = Vec::new();
         for &idx in &scannable {
             for d in &inner.dispatchers {
-                let Some(dispatcher) = d.instance.dispatcher.clone() else { continue };
+                let Some(dispatcher) = d.instance.dispatcher.clone() else {
+                    continue;
+                };
                 let snap = state.clone();
                 jobs.push(guarded(d.timeout, async move {
                     dispatcher.get_dispatches(&snap.payloads[idx], &snap).await
@@ -568,22 +627,31 @@ impl Stoq {
                 if d.instance.dispatcher.is_none() {
                     continue;
                 }
-                let Some(outcome) = outcomes.next() else { break };
+                let Some(outcome) = outcomes.next() else {
+                    break;
+                };
                 let payload = &mut req.payloads[idx];
                 let pid = payload.results.payload_id.clone();
                 match outcome {
-                    Err(f) => req
-                        .errors
-                        .push(failure_error("dispatcher:failed to dispatch", &f, &d.name, Some(&pid))),
+                    Err(f) => req.errors.push(failure_error(
+                        "dispatcher:failed to dispatch",
+                        &f,
+                        &d.name,
+                        Some(&pid),
+                    )),
                     Ok(None) => {}
                     Ok(Some(resp)) => {
                         for n in resp.plugin_names {
                             total.insert((idx, n.trim().to_string()));
                         }
                         payload.dispatch_meta.insert(d.name.clone(), resp.meta);
-                        resp.payload_meta_update.apply_to(&mut payload.results.payload_meta);
-                        req.errors
-                            .extend(resp.errors.into_iter().map(|e| fill_error(e, &d.name, Some(&pid))));
+                        resp.payload_meta_update
+                            .apply_to(&mut payload.results.payload_meta);
+                        req.errors.extend(
+                            resp.errors
+                                .into_iter()
+                                .map(|e| fill_error(e, &d.name, Some(&pid))),
+                        );
                     }
                 }
             }
@@ -642,23 +710,30 @@ impl Stoq {
             let pid = payload.results.payload_id.clone();
             payload.results.plugins_run.workers.push(name.clone());
             match outcome {
-                Err(f) => req
-                    .errors
-                    .push(failure_error("worker:failed to scan", &f, &name, Some(&pid))),
+                Err(f) => req.errors.push(failure_error(
+                    "worker:failed to scan",
+                    &f,
+                    &name,
+                    Some(&pid),
+                )),
                 Ok(None) => {}
                 Ok(Some(resp)) => {
                     if let Some(results) = resp.results {
                         payload.results.workers.insert(name.clone(), results);
                     }
-                    resp.payload_meta_update.apply_to(&mut payload.results.payload_meta);
+                    resp.payload_meta_update
+                        .apply_to(&mut payload.results.payload_meta);
                     for n in resp.dispatch_to {
                         deferred.insert((idx, n.trim().to_string()));
                     }
                     for ex in resp.extracted {
                         extracted.push(Payload::extracted(ex, name.clone(), pid.clone()));
                     }
-                    req.errors
-                        .extend(resp.errors.into_iter().map(|e| fill_error(e, &name, Some(&pid))));
+                    req.errors.extend(
+                        resp.errors
+                            .into_iter()
+                            .map(|e| fill_error(e, &name, Some(&pid))),
+                    );
                 }
             }
         }
@@ -751,21 +826,29 @@ impl Stoq {
         let req = Arc::make_mut(state);
         for &idx in &targets {
             for a in &inner.dest_archivers {
-                let Some(outcome) = outcomes.next() else { return };
+                let Some(outcome) = outcomes.next() else {
+                    return;
+                };
                 let payload = &mut req.payloads[idx];
                 let pid = payload.results.payload_id.clone();
                 payload.results.plugins_run.archivers.push(a.name.clone());
                 match outcome {
-                    Err(f) => req
-                        .errors
-                        .push(failure_error("archiver:failed to archive", &f, &a.name, Some(&pid))),
+                    Err(f) => req.errors.push(failure_error(
+                        "archiver:failed to archive",
+                        &f,
+                        &a.name,
+                        Some(&pid),
+                    )),
                     Ok(None) => {}
                     Ok(Some(resp)) => {
                         if let Some(results) = resp.results {
                             payload.results.archivers.insert(a.name.clone(), results);
                         }
-                        req.errors
-                            .extend(resp.errors.into_iter().map(|e| fill_error(e, &a.name, Some(&pid))));
+                        req.errors.extend(
+                            resp.errors
+                                .into_iter()
+                                .map(|e| fill_error(e, &a.name, Some(&pid))),
+                        );
                     }
                 }
             }
@@ -792,17 +875,22 @@ impl Stoq {
         let outcomes = futures::future::join_all(jobs).await;
         for (d, outcome) in self.inner.decorators.iter().zip(outcomes) {
             match outcome {
-                Err(f) => response
-                    .errors
-                    .push(failure_error("decorator:failed to decorate", &f, &d.name, None)),
+                Err(f) => response.errors.push(failure_error(
+                    "decorator:failed to decorate",
+                    &f,
+                    &d.name,
+                    None,
+                )),
                 Ok(None) => {}
                 Ok(Some(resp)) => {
                     if let Some(results) = resp.results {
                         response.decorators.insert(d.name.clone(), results);
                     }
-                    response
-                        .errors
-                        .extend(resp.errors.into_iter().map(|e| fill_error(e, &d.name, None)));
+                    response.errors.extend(
+                        resp.errors
+                            .into_iter()
+                            .map(|e| fill_error(e, &d.name, None)),
+                    );
                 }
             }
         }
@@ -871,7 +959,12 @@ impl Stoq {
         archiver: &str,
         task: stoq_core::ArchiverResponse,
     ) -> Result<Option<Payload>, String> {
-        let Some(a) = self.inner.source_archivers.iter().find(|a| a.name == archiver) else {
+        let Some(a) = self
+            .inner
+            .source_archivers
+            .iter()
+            .find(|a| a.name == archiver)
+        else {
             return Err(format!("{archiver} is not a loaded source archiver"));
         };
         let Some(plugin) = a.instance.archiver.clone() else {

@@ -18,6 +18,10 @@
 //! # fn my_plugins() -> stoq_core::Registry { stoq_core::Registry::new() }
 //! ```
 //!
+//! Scans must run inside a Tokio runtime (multi-threaded for plugins to use
+//! several cores): every plugin call is spawned as its own task, with a time
+//! limit and panic capture.
+//!
 //! The algorithm follows stoQ v3 (see `docs/ARCHITECTURE.md`), with the
 //! deviations listed in `docs/COMPATIBILITY.md`: deterministic ordering,
 //! per-plugin time limits, panics caught, dispatcher and connector errors

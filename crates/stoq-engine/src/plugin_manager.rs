@@ -176,7 +176,11 @@ impl PluginManager {
         }
     }
 
-    fn build(&self, entry: &PluginEntry, module: &ModuleDescriptor) -> Result<LoadedPlugin, StoqError> {
+    fn build(
+        &self,
+        entry: &PluginEntry,
+        module: &ModuleDescriptor,
+    ) -> Result<LoadedPlugin, StoqError> {
         let load_err = |reason: String| StoqError::PluginLoad {
             name: entry.name.clone(),
             reason,
@@ -197,8 +201,12 @@ impl PluginManager {
                 options.insert(k.to_lowercase(), v.clone());
             }
         }
-        let config = PluginConfig::new(entry.name.clone(), options)
-            .with_plugin_dir(entry.manifest.as_ref().and_then(|m| m.parent().map(Path::to_path_buf)));
+        let config = PluginConfig::new(entry.name.clone(), options).with_plugin_dir(
+            entry
+                .manifest
+                .as_ref()
+                .and_then(|m| m.parent().map(Path::to_path_buf)),
+        );
 
         if let Some(min) = config.get_str("min_stoq_version") {
             if version_lt(STOQ_COMPAT_VERSION, min) {
@@ -209,7 +217,8 @@ impl PluginManager {
             }
         }
         for (key, _) in config.iter() {
-            let known = ENGINE_OPTIONS.contains(&key) || module.options.iter().any(|o| o.name == key);
+            let known =
+                ENGINE_OPTIONS.contains(&key) || module.options.iter().any(|o| o.name == key);
             if !known {
                 tracing::warn!("plugin {}: unknown option {key:?} (ignored)", entry.name);
             }
@@ -262,7 +271,10 @@ fn entry_for_module(m: &ModuleDescriptor) -> PluginEntry {
 fn collect_dir(registry: &Registry, dir: &Path, entries: &mut IndexMap<String, PluginEntry>) {
     let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
     if !dir.is_dir() {
-        tracing::warn!("Invalid plugin directory specified, skipping: {}", dir.display());
+        tracing::warn!(
+            "Invalid plugin directory specified, skipping: {}",
+            dir.display()
+        );
         return;
     }
     let mut stack = vec![dir];

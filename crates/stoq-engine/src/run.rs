@@ -78,7 +78,8 @@ impl Stoq {
                     let stoq2 = stoq.clone();
                     let meta2 = meta.clone();
                     let start2 = start.clone();
-                    let handle = tokio::spawn(async move { stoq2.process_item(item, meta2, &start2).await });
+                    let handle =
+                        tokio::spawn(async move { stoq2.process_item(item, meta2, &start2).await });
                     match handle.await {
                         Ok(Ok(saved_ok)) => {
                             counters.scanned.fetch_add(1, Ordering::Relaxed);
@@ -105,7 +106,10 @@ impl Stoq {
                 let provider = p.instance.provider.clone()?;
                 let queue = ProviderQueue::new(tx.clone());
                 let name = p.name.clone();
-                Some((name, tokio::spawn(async move { provider.ingest(queue).await })))
+                Some((
+                    name,
+                    tokio::spawn(async move { provider.ingest(queue).await }),
+                ))
             })
             .collect();
         drop(tx);

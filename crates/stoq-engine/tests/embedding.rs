@@ -21,7 +21,11 @@ struct Paragraphs {
 
 #[async_trait]
 impl Worker for Paragraphs {
-    async fn scan(&self, payload: &Payload, _request: &Request) -> PluginResult<Option<WorkerResponse>> {
+    async fn scan(
+        &self,
+        payload: &Payload,
+        _request: &Request,
+    ) -> PluginResult<Option<WorkerResponse>> {
         let text = String::from_utf8_lossy(&payload.content);
         let parts: Vec<&str> = text.split("\n\n").filter(|p| !p.is_empty()).collect();
         let mut r = WorkerResponse::with_results(json!({ "parts": parts.len() }));
@@ -49,7 +53,11 @@ impl Connector for Collect {
     }
 }
 
-const PARAGRAPH_OPTIONS: &[OptionDoc] = &[OptionDoc::new("min_parts", "2", "extract when at least this many parts")];
+const PARAGRAPH_OPTIONS: &[OptionDoc] = &[OptionDoc::new(
+    "min_parts",
+    "2",
+    "extract when at least this many parts",
+)];
 
 fn engine(collector: Arc<Collect>) -> Stoq {
     let mut registry = stoq_plugins::builtin_registry();
@@ -64,9 +72,11 @@ fn engine(collector: Arc<Collect>) -> Stoq {
         .unwrap();
     let c = collector.clone();
     registry
-        .register(ModuleDescriptor::new("collect", &[PluginClass::Connector], move |_| {
-            Ok(PluginInstance::new().connector(c.clone()))
-        }))
+        .register(ModuleDescriptor::new(
+            "collect",
+            &[PluginClass::Connector],
+            move |_| Ok(PluginInstance::new().connector(c.clone())),
+        ))
         .unwrap();
     let empty = tempfile::tempdir().unwrap();
     Stoq::builder()
@@ -92,7 +102,12 @@ async fn scan_bytes_with_a_native_plugin() {
         ..RequestMeta::default()
     };
     let response = stoq
-        .scan(TEXT, Some(meta), Some(request_meta), &["paragraphs".to_string()])
+        .scan(
+            TEXT,
+            Some(meta),
+            Some(request_meta),
+            &["paragraphs".to_string()],
+        )
         .await;
 
     assert!(response.errors.is_empty(), "{:?}", response.errors);
@@ -104,21 +119,33 @@ async fn scan_bytes_with_a_native_plugin() {
     assert_eq!(root.plugins_run.workers, ["paragraphs", "hash"]);
     assert_eq!(root.workers["paragraphs"]["parts"], 3);
     assert_eq!(root.workers["hash"]["sha256"], hex(&sha256(TEXT)));
-    for (child, text) in response.results[1..].iter().zip(["first part", "second part", "third part"]) {
-        assert_eq!(child.extracted_from, [root.payload_id.clone()]);
+    for (child, text) in
+        response.results[1..]
+            .iter()
+            .zip(["first part", "second part", "third part"])
+    {
+        assert_eq!(child.extracted_from, std::slice::from_ref(&root.payload_id));
         assert_eq!(child.extracted_by, ["paragraphs"]);
         assert_eq!(child.size, text.len() as u64);
-        assert_eq!(child.workers["hash"]["sha256"], hex(&sha256(text.as_bytes())));
+        assert_eq!(
+            child.workers["hash"]["sha256"],
+            hex(&sha256(text.as_bytes()))
+        );
     }
-    assert_eq!(response.request_meta.source.as_deref(), Some("embedding test"));
+    assert_eq!(
+        response.request_meta.source.as_deref(),
+        Some("embedding test")
+    );
     // The connector saw this scan exactly once.
-    assert_eq!(*collector.saved.lock().unwrap(), [response.scan_id.clone()]);
+    assert_eq!(*collector.saved.lock().unwrap(), std::slice::from_ref(&response.scan_id));
 
     // One document per worker result: the root has two (paragraphs, hash),
     // each child one (hash; paragraphs was only a start dispatch).
     let split = response.split();
     assert_eq!(split.len(), 2 + 3);
-    assert!(split.iter().all(|r| r.results.len() == 1 && r.results[0].workers.len() == 1));
+    assert!(split
+        .iter()
+        .all(|r| r.results.len() == 1 && r.results[0].workers.len() == 1));
 
     let subs = stoq.reconstruct_all_subresponses(&response).await;
     let sizes: Vec<usize> = subs.iter().map(|s| s.results.len()).collect();
