@@ -18,6 +18,7 @@ pub mod ini;
 pub mod model;
 pub mod options;
 pub mod plugin;
+pub mod queue;
 pub mod registry;
 
 pub use error::{OptionError, PluginError, StoqError};
@@ -29,8 +30,9 @@ pub use model::{
 pub use options::PluginConfig;
 pub use plugin::{
     blocking, Archiver, Connector, Decorator, Dispatcher, PluginClass, PluginInstance,
-    PluginResult, Provider, ProviderItem, ProviderQueue, Worker,
+    PluginResult, Provider, Worker,
 };
+pub use queue::{Delivery, DeliveryReceipt, ProviderItem, ProviderQueue, QueuedItem, RunStats};
 pub use registry::{ModuleDescriptor, OptionDoc, Registry};
 
 /// Re-exported so plugin crates use the same version.

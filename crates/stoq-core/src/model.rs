@@ -289,6 +289,10 @@ pub struct Request {
     pub payloads: Vec<Payload>,
     pub request_meta: RequestMeta,
     pub errors: Vec<Error>,
+    /// The scan id the response will carry; a new random one when `None`.
+    /// A provider that may deliver the same work twice sets a stable id so
+    /// its results are saved under one name.
+    pub scan_id: Option<String>,
 }
 
 impl Request {
@@ -297,7 +301,14 @@ impl Request {
             payloads,
             request_meta,
             errors: Vec::new(),
+            scan_id: None,
         }
+    }
+
+    /// Set the scan id of the response.
+    pub fn with_scan_id(mut self, scan_id: impl Into<String>) -> Self {
+        self.scan_id = Some(scan_id.into());
+        self
     }
 }
 
@@ -422,7 +433,7 @@ impl StoqResponse {
             errors: request.errors,
             time: now_iso8601(),
             decorators: Map::new(),
-            scan_id: new_id(),
+            scan_id: request.scan_id.unwrap_or_else(new_id),
             failed_connectors: Vec::new(),
         }
     }

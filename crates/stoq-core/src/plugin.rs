@@ -18,6 +18,7 @@ use crate::model::{
     ArchiverResponse, DecoratorResponse, DispatcherResponse, Payload, Request, StoqResponse,
     WorkerResponse,
 };
+use crate::queue::ProviderQueue;
 
 /// The result type of every plugin method.
 pub type PluginResult<T> = Result<T, PluginError>;
@@ -78,71 +79,6 @@ pub trait Decorator: Send + Sync {
 #[async_trait]
 pub trait Connector: Send + Sync {
     async fn save(&self, response: &StoqResponse) -> PluginResult<()>;
-}
-
-/// One unit of work a provider hands to the engine.
-#[derive(Debug, Clone)]
-pub enum ProviderItem {
-    /// Scan this payload.
-    Payload(Box<Payload>),
-    /// Scan this request. When its `request_meta` is all defaults, the
-    /// run-level request meta replaces it.
-    Request(Request),
-    /// Ask the named source archiver to fetch a payload, then scan it.
-    ArchiverTask {
-        archiver: String,
-        task: ArchiverResponse,
-    },
-}
-
-/// The bounded queue providers put work on. Sending waits while the queue
-/// is full (back-pressure).
-#[derive(Clone)]
-pub struct ProviderQueue {
-    tx: tokio::sync::mpsc::Sender<ProviderItem>,
-}
-
-impl fmt::Debug for ProviderQueue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ProviderQueue").finish_non_exhaustive()
-    }
-}
-
-impl ProviderQueue {
-    pub fn new(tx: tokio::sync::mpsc::Sender<ProviderItem>) -> Self {
-        ProviderQueue { tx }
-    }
-
-    /// Queue one item; fails only when the engine has stopped consuming.
-    pub async fn put(&self, item: ProviderItem) -> PluginResult<()> {
-        self.tx
-            .send(item)
-            .await
-            .map_err(|_| PluginError::new("the provider queue is closed"))
-    }
-
-    /// Queue a payload.
-    pub async fn put_payload(&self, payload: Payload) -> PluginResult<()> {
-        self.put(ProviderItem::Payload(Box::new(payload))).await
-    }
-
-    /// Queue a request, with optional request metadata.
-    pub async fn put_request(&self, request: Request) -> PluginResult<()> {
-        self.put(ProviderItem::Request(request)).await
-    }
-
-    /// Queue a task for a source archiver.
-    pub async fn put_task(
-        &self,
-        archiver: impl Into<String>,
-        task: ArchiverResponse,
-    ) -> PluginResult<()> {
-        self.put(ProviderItem::ArchiverTask {
-            archiver: archiver.into(),
-            task,
-        })
-        .await
-    }
 }
 
 /// Feeds work into `stoq run`.

@@ -36,6 +36,6 @@ mod run;
 pub use config::{CoreConfig, LogSyntax, StoqConfig};
 pub use engine::{Stoq, StoqBuilder, DEFAULT_PLUGIN_TIMEOUT};
 pub use plugin_manager::{LoadedPlugin, PluginEntry, PluginInfo, PluginManager};
-pub use run::RunSummary;
+pub use run::{RunControl, RunSummary};
 
 pub use stoq_core::{Payload, PayloadMeta, Request, RequestMeta, StoqResponse};

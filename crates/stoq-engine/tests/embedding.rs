@@ -137,7 +137,10 @@ async fn scan_bytes_with_a_native_plugin() {
         Some("embedding test")
     );
     // The connector saw this scan exactly once.
-    assert_eq!(*collector.saved.lock().unwrap(), std::slice::from_ref(&response.scan_id));
+    assert_eq!(
+        *collector.saved.lock().unwrap(),
+        std::slice::from_ref(&response.scan_id)
+    );
 
     // One document per worker result: the root has two (paragraphs, hash),
     // each child one (hash; paragraphs was only a start dispatch).
