@@ -4,18 +4,22 @@
 //! fatal error (bad configuration, a plugin that cannot be loaded, an
 //! invalid `$STOQ_HOME`), 2 a usage error (unknown flag, bad flag value, no
 //! or empty input, unreadable file), 3 the scan ran but a connector failed
-//! to save the results (they are then printed on stdout so nothing is lost).
+//! to save the results (they are then printed on stdout so nothing is lost;
+//! in run mode: some responses were not saved), 130 a second signal aborted
+//! `stoq run`.
 
 mod logging;
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use serde_json::Value;
+use stoq_core::RunStats;
 use stoq_core::{Map, PayloadMeta, PluginClass, RequestMeta, StoqError};
-use stoq_engine::{LogSyntax, Stoq, StoqConfig};
+use stoq_engine::{LogSyntax, RunControl, Stoq, StoqConfig};
 
 type Opts = indexmap::IndexMap<String, Vec<(String, String)>>;
 
@@ -45,8 +49,23 @@ enum Command {
     /// file first, or after `--`, so it is not taken for a plugin name:
     /// `stoq scan bad.exe -s hash` or `stoq scan -s hash -- bad.exe`.
     Scan(Box<ScanArgs>),
+    /// Run providers until they are exhausted (or forever, for monitors),
+    /// scanning everything they deliver.
+    ///
+    /// SIGINT/SIGTERM stop the intake, finish the scans in progress and
+    /// save them; a second signal aborts at once.
+    Run(Box<RunArgs>),
     /// List the available plugins with their classes, version and description.
     List(ListArgs),
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// Provider plugins.
+    #[arg(short = 'P', long = "providers", num_args = 1.., value_name = "PLUGIN", action = clap::ArgAction::Append)]
+    providers: Vec<String>,
+    #[command(flatten)]
+    common: CommonArgs,
 }
 
 #[derive(Args, Debug)]
@@ -78,7 +97,7 @@ struct CommonArgs {
     /// Dispatcher plugins.
     #[arg(short = 'R', long = "dispatchers", num_args = 1.., value_name = "PLUGIN", action = clap::ArgAction::Append)]
     dispatchers: Vec<String>,
-    /// Connector plugins (default: print the results on stdout).
+    /// Connector plugins (default: scan prints the results itself; run uses `stdout`).
     #[arg(short = 'C', long = "connectors", num_args = 1.., value_name = "PLUGIN", action = clap::ArgAction::Append)]
     connectors: Vec<String>,
     /// Decorator plugins.
@@ -162,6 +181,7 @@ fn main() -> ExitCode {
             let sub = matches.subcommand_matches("scan");
             runtime.block_on(scan(*args, sub))
         }
+        Command::Run(args) => runtime.block_on(run(*args)),
         Command::List(args) => list(args),
     };
     // Do not wait for plugin work abandoned after a timeout.
@@ -240,8 +260,12 @@ fn setup_logging(
         .or(core.log_level.clone())
         .unwrap_or_else(|| "info".into());
     let level = logging::parse_level(&level_name).ok_or_else(|| {
+        let file = config
+            .map(|c| c.path.display().to_string())
+            .unwrap_or_default();
         Fail::fatal(format!(
-            "[core] log_level = {level_name:?}: not a log level"
+            "{file}: [core] log_level = {level_name:?}: not a log level \
+             (debug, info, warning, error, critical)"
         ))
     })?;
     let log_dir = match &core.log_dir {
@@ -376,79 +400,96 @@ fn take_trailing_file(
     }
 }
 
-async fn scan(mut args: ScanArgs, matches: Option<&ArgMatches>) -> Result<u8, Fail> {
+/// Everything `scan` and `run` share: `$STOQ_HOME`, stoq.cfg, logging,
+/// plugin options, role flags, request metadata.
+fn prepare(
+    c: &CommonArgs,
+    run_mode: bool,
+) -> Result<(stoq_engine::StoqBuilder, RequestMeta), Fail> {
     let (home, home_exists) = stoq_home()?;
-    let (config, config_path) = load_config(args.common.config_file.as_deref(), &home)?;
-    setup_logging(
-        args.common.log_level.as_deref(),
-        config.as_ref(),
-        &home,
-        home_exists,
-    )?;
+    let (config, config_path) = load_config(c.config_file.as_deref(), &home)?;
+    setup_logging(c.log_level.as_deref(), config.as_ref(), &home, home_exists)?;
     if config.is_none() {
         tracing::info!(
             "{} does not exist, using stoQ defaults",
             config_path.display()
         );
     }
-    let plugin_opts = parse_plugin_opts(&args.common.plugin_opts)?;
-    let request_extra = parse_request_extra(&args.common.request_extra)?;
+    let plugin_opts = parse_plugin_opts(&c.plugin_opts)?;
+    let request_extra = parse_request_extra(&c.request_extra)?;
 
     let mut builder = Stoq::builder()
         .registry(stoq_plugins::builtin_registry())
         .base_dir(&home)
         .plugin_opts(plugin_opts);
+    // Run mode delivers results only through connectors: without any,
+    // print them rather than drop them.
+    let no_connectors = c.connectors.is_empty()
+        && config
+            .as_ref()
+            .is_none_or(|cfg| cfg.core.connectors.as_ref().is_none_or(|v| v.is_empty()));
+    if run_mode && no_connectors {
+        builder = builder.connectors(["stdout"]);
+    }
     if let Some(cfg) = config {
         builder = builder.config(cfg);
     }
-    if !args.common.plugin_dir.is_empty() {
-        builder = builder.plugin_dirs(args.common.plugin_dir.clone());
+    if !c.plugin_dir.is_empty() {
+        builder = builder.plugin_dirs(c.plugin_dir.clone());
     }
-    // Resolve a trailing file swallowed by a list flag before building, so
-    // the file name is never loaded as a plugin.
-    let registry_names: Vec<String> = stoq_plugins::builtin_registry()
-        .iter()
-        .map(|m| m.name.clone())
-        .collect();
-    take_trailing_file(&mut args, matches, |n| {
-        registry_names.iter().any(|r| r == n)
-    });
-    let c = &args.common;
-    let set =
-        |b: stoq_engine::StoqBuilder,
-         v: &[String],
-         f: fn(stoq_engine::StoqBuilder, Vec<String>) -> stoq_engine::StoqBuilder| {
-            if v.is_empty() {
-                b
-            } else {
-                f(b, flatten(v))
-            }
-        };
-    builder = set(builder, &c.always_dispatch, |b, v| b.always_dispatch(v));
-    builder = set(builder, &c.dispatchers, |b, v| b.dispatchers(v));
-    builder = set(builder, &c.connectors, |b, v| b.connectors(v));
-    builder = set(builder, &c.decorators, |b, v| b.decorators(v));
-    builder = set(builder, &c.dest_archivers, |b, v| b.dest_archivers(v));
-    builder = set(builder, &c.source_archivers, |b, v| b.source_archivers(v));
+    let request_meta = RequestMeta {
+        archive_payloads: true,
+        source: c.request_source.clone(),
+        extra_data: request_extra,
+    };
+    Ok((builder, request_meta))
+}
+
+/// Apply the role flags to the builder.
+fn apply_roles(
+    mut builder: stoq_engine::StoqBuilder,
+    c: &CommonArgs,
+    providers: &[String],
+) -> stoq_engine::StoqBuilder {
+    type Setter = fn(stoq_engine::StoqBuilder, Vec<String>) -> stoq_engine::StoqBuilder;
+    let lists: [(&[String], Setter); 7] = [
+        (providers, |b, v| b.providers(v)),
+        (&c.always_dispatch, |b, v| b.always_dispatch(v)),
+        (&c.dispatchers, |b, v| b.dispatchers(v)),
+        (&c.connectors, |b, v| b.connectors(v)),
+        (&c.decorators, |b, v| b.decorators(v)),
+        (&c.dest_archivers, |b, v| b.dest_archivers(v)),
+        (&c.source_archivers, |b, v| b.source_archivers(v)),
+    ];
+    for (values, set) in lists {
+        if !values.is_empty() {
+            builder = set(builder, flatten(values));
+        }
+    }
     if let Some(n) = c.max_recursion {
         builder = builder.max_recursion(n as usize);
     }
+    builder
+}
 
+async fn scan(mut args: ScanArgs, matches: Option<&ArgMatches>) -> Result<u8, Fail> {
+    let (builder, request_meta) = prepare(&args.common, false)?;
+    // Resolve a trailing file swallowed by a list flag before the role
+    // flags are applied, so the file name is never loaded as a plugin.
+    let known = builder.plugin_names()?;
+    take_trailing_file(&mut args, matches, |n| known.iter().any(|k| k == n));
+    let c = &args.common;
+    let builder = apply_roles(builder, c, &[]);
     // Read the input before loading plugins: a bad path should not wait on
     // plugin start-up.
     let (content, filename) = read_input(args.file.as_deref())?;
-    let stoq = builder.build().map_err(|e| name_flag(e, c))?;
+    let stoq = builder.build().map_err(|e| name_flag(e, c, &[]))?;
 
     let mut payload_meta = PayloadMeta::default();
     payload_meta.extra_data.insert(
         "filename".into(),
         filename.map(Value::String).unwrap_or(Value::Null),
     );
-    let request_meta = RequestMeta {
-        archive_payloads: true,
-        source: c.request_source.clone(),
-        extra_data: request_extra,
-    };
     let start = flatten(&c.start_dispatch);
     let response = stoq
         .scan(content, Some(payload_meta), Some(request_meta), &start)
@@ -467,24 +508,135 @@ async fn scan(mut args: ScanArgs, matches: Option<&ArgMatches>) -> Result<u8, Fa
     let stdout_ok = connectors
         .iter()
         .any(|c| c == "stdout" && !response.failed_connectors.contains(c));
-    if !stdout_ok {
-        print_json(&stoq_core::to_json_pretty(&response))?;
-    }
     eprintln!(
         "stoq: connector(s) failed to save the results: {}",
         response.failed_connectors.join(", ")
     );
+    if !stdout_ok {
+        let text = stoq_core::to_json_pretty(&response);
+        if let Err(f) = print_json(&text) {
+            // Last resort: stderr still works more often than not.
+            eprintln!("stoq: {}; the results follow on stderr", f.message);
+            eprintln!("{text}");
+        }
+    }
     Ok(EXIT_CONNECTOR)
 }
 
+async fn run(args: RunArgs) -> Result<u8, Fail> {
+    let c = &args.common;
+    let (builder, request_meta) = prepare(c, true)?;
+    let stoq = apply_roles(builder, c, &args.providers)
+        .build()
+        .map_err(|e| name_flag(e, c, &args.providers))?;
+    if stoq.role_names(PluginClass::Provider).is_empty() {
+        return Err(Fail::fatal(
+            "No activated provider plugins: name one with -P/--providers or [core] providers",
+        ));
+    }
+    let control = RunControl::new();
+    let ctl = control.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::warn!(
+            "Signal received: stopping intake, finishing the scans in progress (signal again to abort)"
+        );
+        ctl.shutdown();
+        wait_for_signal().await;
+        eprintln!("stoq: second signal, aborting");
+        std::process::exit(130);
+    });
+    let started = Instant::now();
+    let progress = std::io::stderr()
+        .is_terminal()
+        .then(|| tokio::spawn(show_progress(control.stats().clone(), started)));
+    let start = flatten(&c.start_dispatch);
+    let summary = stoq
+        .run_with(Some(request_meta), &start, control.clone())
+        .await?;
+    if let Some(p) = progress {
+        p.abort();
+        eprint!("\r\x1b[2K");
+    }
+    let stats = control.stats();
+    let secs = started.elapsed().as_secs_f64();
+    tracing::info!(
+        "run {}: {} items ({} scanned, {} failed, {} unsaved, {} abandoned), {} payloads, {} error records, {} bytes in {:.1}s ({:.1} items/s)",
+        if summary.interrupted { "stopped" } else { "finished" },
+        summary.items,
+        summary.scanned,
+        summary.failed_items,
+        summary.unsaved,
+        summary.abandoned,
+        RunStats::get(&stats.payloads),
+        RunStats::get(&stats.errors),
+        RunStats::get(&stats.bytes),
+        secs,
+        summary.items as f64 / secs.max(1e-9),
+    );
+    Ok(if summary.unsaved > 0 {
+        EXIT_CONNECTOR
+    } else if summary.provider_errors > 0 {
+        EXIT_FATAL
+    } else {
+        0
+    })
+}
+
+/// SIGINT or SIGTERM.
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// A live progress line on stderr (terminals only).
+async fn show_progress(stats: std::sync::Arc<RunStats>, started: Instant) {
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tick.tick().await;
+        let done = RunStats::get(&stats.done);
+        let expected = RunStats::get(&stats.expected);
+        let total = if expected > 0 {
+            format!("/{expected}")
+        } else {
+            String::new()
+        };
+        let rate = done as f64 / started.elapsed().as_secs_f64().max(1e-9);
+        eprint!(
+            "\r\x1b[2K{done}{total} items, {} payloads, {} errors, {} failed, {rate:.1} items/s",
+            RunStats::get(&stats.payloads),
+            RunStats::get(&stats.errors),
+            RunStats::get(&stats.failed),
+        );
+    }
+}
+
 /// Prefix a plugin-loading error with the flag that named the plugin.
-fn name_flag(e: StoqError, c: &CommonArgs) -> Fail {
+fn name_flag(e: StoqError, c: &CommonArgs, providers: &[String]) -> Fail {
     let plugin = match &e {
         StoqError::PluginNotFound(n) => n.clone(),
         StoqError::PluginLoad { name, .. } | StoqError::WrongClass { name, .. } => name.clone(),
         _ => return Fail::from(e),
     };
-    let flags: [(&str, &[String]); 6] = [
+    let flags: [(&str, &[String]); 7] = [
+        ("-P/--providers", providers),
         ("-a/--always-dispatch", &c.always_dispatch),
         ("-R/--dispatchers", &c.dispatchers),
         ("-C/--connectors", &c.connectors),

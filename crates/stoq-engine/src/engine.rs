@@ -175,18 +175,16 @@ impl StoqBuilder {
         self
     }
 
-    /// Read the config, collect plugins and load every plugin named for a
-    /// role. Fails on a bad config, an unknown plugin or a plugin that lacks
-    /// the role it was named for.
-    pub fn build(self) -> Result<Stoq, StoqError> {
-        let base_dir = match self.base_dir {
-            Some(d) => d,
+    /// The base directory and the parsed config this builder would use.
+    fn base_and_config(&self) -> Result<(PathBuf, Option<StoqConfig>), StoqError> {
+        let base_dir = match &self.base_dir {
+            Some(d) => d.clone(),
             None => std::env::current_dir().map_err(|e| {
                 StoqError::Config(format!("cannot read the working directory: {e}"))
             })?,
         };
-        let config = match self.config {
-            Some(c) => Some(c),
+        let config = match &self.config {
+            Some(c) => Some(c.clone()),
             None => {
                 let path = self
                     .config_file
@@ -199,6 +197,53 @@ impl StoqBuilder {
                 }
             }
         };
+        Ok((base_dir, config))
+    }
+
+    /// Plugin directories: the builder's, else `[core] plugin_dir_list`,
+    /// else `<base_dir>/plugins` when it exists.
+    fn effective_plugin_dirs(
+        &self,
+        base_dir: &Path,
+        core: &crate::config::CoreConfig,
+    ) -> Vec<PathBuf> {
+        match (&self.plugin_dirs, &core.plugin_dir_list) {
+            (Some(d), _) => d.clone(),
+            (None, Some(list)) => list.iter().map(PathBuf::from).collect(),
+            (None, None) => {
+                // The default directory is optional; only warn about
+                // directories somebody asked for.
+                let default = base_dir.join("plugins");
+                if default.is_dir() {
+                    vec![default]
+                } else {
+                    Vec::new()
+                }
+            }
+        }
+    }
+
+    /// Names of every plugin the built engine would know (registry modules
+    /// and manifests), without loading any.
+    pub fn plugin_names(&self) -> Result<Vec<String>, StoqError> {
+        let (base_dir, config) = self.base_and_config()?;
+        let core = config.as_ref().map(|c| c.core.clone()).unwrap_or_default();
+        let dirs = self.effective_plugin_dirs(&base_dir, &core);
+        let manager = PluginManager::new(
+            self.registry.clone(),
+            &dirs,
+            None,
+            IndexMap::new(),
+            DEFAULT_PLUGIN_TIMEOUT,
+        );
+        Ok(manager.list_plugins().into_iter().map(|p| p.name).collect())
+    }
+
+    /// Read the config, collect plugins and load every plugin named for a
+    /// role. Fails on a bad config, an unknown plugin or a plugin that lacks
+    /// the role it was named for.
+    pub fn build(self) -> Result<Stoq, StoqError> {
+        let (base_dir, config) = self.base_and_config()?;
         let core = config.as_ref().map(|c| c.core.clone()).unwrap_or_default();
         if let Some(c) = &config {
             for k in &c.unknown_core_keys {
@@ -227,22 +272,7 @@ impl StoqBuilder {
             .plugin_timeout
             .or(core.plugin_timeout)
             .unwrap_or(DEFAULT_PLUGIN_TIMEOUT);
-        let plugin_dirs: Vec<PathBuf> = match self.plugin_dirs {
-            Some(d) => d,
-            None => match &core.plugin_dir_list {
-                Some(list) => list.iter().map(PathBuf::from).collect(),
-                None => {
-                    let default = base_dir.join("plugins");
-                    // The default directory is optional; only warn about
-                    // directories somebody asked for.
-                    if default.is_dir() {
-                        vec![default]
-                    } else {
-                        Vec::new()
-                    }
-                }
-            },
-        };
+        let plugin_dirs = self.effective_plugin_dirs(&base_dir, &core);
         let manager = PluginManager::new(
             self.registry,
             &plugin_dirs,
