@@ -6,10 +6,20 @@
 
 use stoq_core::Registry;
 
+#[cfg(feature = "dirmon")]
+pub mod dirmon;
+#[cfg(feature = "filedir")]
+pub mod filedir;
 #[cfg(feature = "hash")]
 pub mod hash;
+#[cfg(feature = "jinja")]
+pub mod jinja;
+#[cfg(feature = "stdin")]
+pub mod stdin;
 #[cfg(feature = "stdout")]
 pub mod stdout;
+#[cfg(feature = "summary")]
+pub mod summary;
 
 /// Version reported by the built-in plugins.
 pub(crate) const PLUGIN_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -21,6 +31,16 @@ pub fn builtin_registry() -> Registry {
     let modules = [
         #[cfg(feature = "hash")]
         hash::descriptor(),
+        #[cfg(feature = "filedir")]
+        filedir::descriptor(),
+        #[cfg(feature = "dirmon")]
+        dirmon::descriptor(),
+        #[cfg(feature = "stdin")]
+        stdin::descriptor(),
+        #[cfg(feature = "summary")]
+        summary::descriptor(),
+        #[cfg(feature = "jinja")]
+        jinja::descriptor(),
         #[cfg(feature = "stdout")]
         stdout::descriptor(),
     ];
@@ -37,6 +57,9 @@ mod tests {
     fn registry_has_the_enabled_plugins() {
         let r = super::builtin_registry();
         let names: Vec<&str> = r.iter().map(|m| m.name.as_str()).collect();
-        assert_eq!(names, ["hash", "stdout"]);
+        assert_eq!(
+            names,
+            ["hash", "filedir", "dirmon", "stdin", "summary", "jinja", "stdout"]
+        );
     }
 }
