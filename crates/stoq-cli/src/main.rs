@@ -5,8 +5,8 @@
 //! invalid `$STOQ_HOME`), 2 a usage error (unknown flag, bad flag value, no
 //! or empty input, unreadable file), 3 the scan ran but a connector failed
 //! to save the results (they are then printed on stdout so nothing is lost;
-//! in run mode: some responses were not saved), 130 a second signal aborted
-//! `stoq run`.
+//! in run mode: some responses were not saved), 4 `stoq run`: some provider
+//! items could not be scanned (logged), 130 a second signal aborted `stoq run`.
 
 mod logging;
 
@@ -26,6 +26,7 @@ type Opts = indexmap::IndexMap<String, Vec<(String, String)>>;
 const EXIT_FATAL: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 const EXIT_CONNECTOR: u8 = 3;
+const EXIT_ITEMS_FAILED: u8 = 4;
 
 fn about() -> String {
     format!(
@@ -574,10 +575,12 @@ async fn run(args: RunArgs) -> Result<u8, Fail> {
         secs,
         summary.items as f64 / secs.max(1e-9),
     );
-    Ok(if summary.unsaved > 0 {
-        EXIT_CONNECTOR
-    } else if summary.provider_errors > 0 {
+    Ok(if summary.provider_errors > 0 {
         EXIT_FATAL
+    } else if summary.unsaved > 0 {
+        EXIT_CONNECTOR
+    } else if summary.failed_items > 0 {
+        EXIT_ITEMS_FAILED
     } else {
         0
     })

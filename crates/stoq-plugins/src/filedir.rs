@@ -514,6 +514,9 @@ fn plan_inputs(
 
 /// The scan ids in the journal (none when it does not exist). A truncated
 /// last line simply matches nothing.
+///
+/// The journal only saves work: when it cannot be read, every input is
+/// scanned (and the connector still never rewrites an existing result).
 fn read_journal(path: &Path) -> PluginResult<HashSet<String>> {
     match fs::read(path) {
         Ok(data) => Ok(String::from_utf8_lossy(&data)
@@ -523,10 +526,13 @@ fn read_journal(path: &Path) -> PluginResult<HashSet<String>> {
             .map(String::from)
             .collect()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(HashSet::new()),
-        Err(e) => Err(PluginError::new(format!(
-            "{NAME}: cannot read the journal {}: {e}",
-            path.display()
-        ))),
+        Err(e) => {
+            tracing::warn!(
+                "{NAME}: cannot read the journal {}: {e}; scanning every input",
+                path.display()
+            );
+            Ok(HashSet::new())
+        }
     }
 }
 
