@@ -437,3 +437,177 @@ fn failing_connector_is_reported_with_exit_3() {
     );
     assert!(err.contains("2 unsaved"), "{err}");
 }
+
+/// A sparse file large enough that hashing it keeps a scan in flight for a
+/// while.
+fn big_sparse_file(a: &Area, mib: u64) -> PathBuf {
+    let p = a.path("big.bin");
+    let f = fs::File::create(&p).unwrap();
+    f.set_len(mib << 20).unwrap();
+    p
+}
+
+/// A running `stoq` whose stderr is collected live by a thread.
+struct Live {
+    child: Child,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+impl Live {
+    fn start(mut child: Child) -> Live {
+        let mut pipe = child.stderr.take().unwrap();
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = stderr.clone();
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Live {
+            child,
+            stderr,
+            reader,
+        }
+    }
+
+    fn count(&self, needle: &str) -> usize {
+        self.stderr.lock().unwrap().matches(needle).count()
+    }
+
+    /// Wait for exit (killing it past `limit`): exit code and stderr.
+    fn finish(mut self, limit: Duration) -> (i32, String) {
+        let start = Instant::now();
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            if start.elapsed() > limit {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("stoq did not finish within {limit:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let _ = self.reader.join();
+        let err = self.stderr.lock().unwrap().clone();
+        (status.code().unwrap_or(-1), err)
+    }
+}
+
+/// `stoq run -P stdin` (debug logs on) reading the given paths, stdin kept
+/// open so the provider never ends by itself.
+fn run_stdin_provider(a: &Area, paths: &[&Path]) -> Live {
+    let mut cmd = a.command(&[
+        "run",
+        "-P",
+        "stdin",
+        "-a",
+        "hash",
+        "-C",
+        "filedir",
+        "--log-level",
+        "debug",
+        "--plugin-opts",
+        "filedir:results_dir=results",
+    ]);
+    cmd.stdin(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    use std::io::Write;
+    let stdin = child.stdin.as_mut().unwrap();
+    for p in paths {
+        writeln!(stdin, "{}", p.display()).unwrap();
+    }
+    stdin.flush().unwrap();
+    Live::start(child)
+}
+
+/// One SIGTERM during a scan: intake stops, the scan in flight finishes and
+/// is saved, the summary is logged, exit 0.
+#[test]
+fn sigterm_finishes_the_scan_in_flight() {
+    let a = Area::new();
+    let small = testdata().join("pe/cli-32.exe");
+    let big = big_sparse_file(&a, 256);
+    let live = run_stdin_provider(&a, &[&small, &big]);
+    // The engine logs "Request received" when a scan starts: the second
+    // one is the big file.
+    assert!(poll_until(Duration::from_secs(30), || live
+        .count("Request received")
+        >= 2));
+    signal(&live.child, "-TERM");
+    let (code, err) = live.finish(Duration::from_secs(60));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("Signal received"), "{err}");
+    assert!(err.contains("run stopped: 2 items (2 scanned"), "{err}");
+    let by_name = hashes_by_filename(&a.path("results"));
+    assert_eq!(
+        by_name.get("big.bin"),
+        Some(&vec![sha256sum(&big)]),
+        "the scan in flight was finished and saved: {err}"
+    );
+}
+
+/// A second signal aborts at once with exit 130.
+#[test]
+fn second_signal_aborts_with_130() {
+    let a = Area::new();
+    let big = big_sparse_file(&a, 1024);
+    let live = run_stdin_provider(&a, &[&big]);
+    assert!(poll_until(Duration::from_secs(30), || live
+        .count("Request received")
+        >= 1));
+    signal(&live.child, "-INT");
+    assert!(poll_until(Duration::from_secs(10), || live
+        .count("Signal received")
+        >= 1));
+    signal(&live.child, "-INT");
+    let started = Instant::now();
+    let (code, err) = live.finish(Duration::from_secs(20));
+    assert_eq!(code, 130, "{err}");
+    assert!(err.contains("second signal"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(
+        results(&a.path("results")).is_empty(),
+        "the aborted scan saved nothing"
+    );
+}
+
+/// On a terminal, a live progress line is shown on stderr; without one,
+/// only log lines (checked by every other test's stderr having none).
+#[test]
+fn progress_line_on_a_terminal() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: `script` (util-linux) is not installed");
+        return;
+    }
+    let a = Area::new();
+    let big = big_sparse_file(&a, 256);
+    let list = a.path("list.txt");
+    fs::write(&list, format!("{}\n", big.display())).unwrap();
+    // `script` gives stoq a pseudo-terminal; the typescript goes to stdout.
+    let cmd_line = format!(
+        "{STOQ} run -P stdin -a hash -C filedir --plugin-opts filedir:results_dir=results < {}",
+        list.display()
+    );
+    let mut cmd = Command::new("script");
+    cmd.args(["-q", "-e", "-c", &cmd_line, "/dev/null"])
+        .current_dir(a.dir.path())
+        .env("STOQ_HOME", a.home())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let (code, out, err) = wait(cmd.spawn().unwrap(), Duration::from_secs(60));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("items/s"), "progress line expected: {out}");
+    assert!(
+        !results(&a.path("results")).is_empty(),
+        "the scan completed: {out}"
+    );
+}
