@@ -4,10 +4,31 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The CLI tests compare digests with coreutils (md5sum, sha*sum), present on
-# any Debian-like machine; nothing else is needed yet.
+# The CLI tests compare digests with coreutils (md5sum, sha*sum).
 for tool in md5sum sha1sum sha256sum sha512sum; do
     command -v "$tool" >/dev/null || { echo "scripts/test.sh: $tool is required" >&2; exit 1; }
 done
+
+# Independent reference tools for comparison tests, in a private virtual
+# environment (never the system Python), pinned to the versions that
+# computed shared/corpus/EXPECTED.json. Tests that need them read
+# $STOQ_TEST_PYTHON and skip the live comparison (saying so) when it is
+# unset; they still compare with the expected answers kept in testdata/.
+venv=target/pyenv
+stamp="$venv/.stoq-tools-v1"
+if [ ! -f "$stamp" ] && command -v python3 >/dev/null; then
+    echo "scripts/test.sh: installing the Python reference tools into $venv" >&2
+    if python3 -m venv "$venv" >/dev/null 2>&1 \
+        && "$venv/bin/pip" install -q --disable-pip-version-check \
+            pefile==2024.8.26 olefile==0.47 oletools==0.60.2 pypdf==7.1.0 >&2; then
+        touch "$stamp"
+    else
+        echo "scripts/test.sh: could not install the Python tools; live comparisons will be skipped" >&2
+    fi
+fi
+if [ -f "$stamp" ]; then
+    STOQ_TEST_PYTHON="$(pwd)/$venv/bin/python"
+    export STOQ_TEST_PYTHON
+fi
 
 exec cargo test --workspace "$@"
