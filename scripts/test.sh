@@ -9,6 +9,17 @@ for tool in md5sum sha1sum sha256sum sha512sum; do
     command -v "$tool" >/dev/null || { echo "scripts/test.sh: $tool is required" >&2; exit 1; }
 done
 
+# External archivers the decompress tests drive (RAR/ACE/ARJ through unar or
+# 7-Zip); without them those tests say so and skip. Debian packages, on a
+# machine where we may install them.
+if ! command -v unar >/dev/null || ! command -v 7z >/dev/null; then
+    if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+        echo "scripts/test.sh: installing unar and p7zip-full" >&2
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq unar p7zip-full) >&2 \
+            || echo "scripts/test.sh: could not install unar/p7zip-full; those tests will skip" >&2
+    fi
+fi
+
 # Independent reference tools for comparison tests, in a private virtual
 # environment (never the system Python), pinned to the versions that
 # computed shared/corpus/EXPECTED.json. Tests that need them read

@@ -6,20 +6,34 @@
 
 use stoq_core::Registry;
 
+#[cfg(feature = "decompress")]
+pub mod decompress;
 #[cfg(feature = "dirmon")]
 pub mod dirmon;
+#[cfg(feature = "entropy")]
+pub mod entropy;
 #[cfg(feature = "filedir")]
 pub mod filedir;
+#[cfg(feature = "filetype")]
+pub mod filetype;
 #[cfg(feature = "hash")]
 pub mod hash;
 #[cfg(feature = "jinja")]
 pub mod jinja;
+#[cfg(feature = "mimetype")]
+pub mod mimetype;
+#[cfg(feature = "pecarve")]
+pub mod pecarve;
+#[cfg(feature = "peinfo")]
+pub mod peinfo;
 #[cfg(feature = "stdin")]
 pub mod stdin;
 #[cfg(feature = "stdout")]
 pub mod stdout;
 #[cfg(feature = "summary")]
 pub mod summary;
+#[cfg(feature = "yara")]
+pub mod yara;
 
 /// Version reported by the built-in plugins.
 pub(crate) const PLUGIN_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -31,6 +45,20 @@ pub fn builtin_registry() -> Registry {
     let modules = [
         #[cfg(feature = "hash")]
         hash::descriptor(),
+        #[cfg(feature = "mimetype")]
+        mimetype::descriptor(),
+        #[cfg(feature = "filetype")]
+        filetype::descriptor(),
+        #[cfg(feature = "entropy")]
+        entropy::descriptor(),
+        #[cfg(feature = "yara")]
+        yara::descriptor(),
+        #[cfg(feature = "decompress")]
+        decompress::descriptor(),
+        #[cfg(feature = "peinfo")]
+        peinfo::descriptor(),
+        #[cfg(feature = "pecarve")]
+        pecarve::descriptor(),
         #[cfg(feature = "filedir")]
         filedir::descriptor(),
         #[cfg(feature = "dirmon")]
@@ -48,6 +76,19 @@ pub fn builtin_registry() -> Registry {
         // Built-in names are distinct by construction.
         let _ = r.register(m);
     }
+    let families: Vec<Registry> = vec![
+        #[cfg(feature = "email")]
+        stoq_plugins_email::registry(),
+        #[cfg(feature = "office")]
+        stoq_plugins_office::registry(),
+        #[cfg(feature = "misc")]
+        stoq_plugins_misc::registry(),
+    ];
+    for family in families {
+        for m in family.iter() {
+            let _ = r.register(m.clone());
+        }
+    }
     r
 }
 
@@ -57,9 +98,23 @@ mod tests {
     fn registry_has_the_enabled_plugins() {
         let r = super::builtin_registry();
         let names: Vec<&str> = r.iter().map(|m| m.name.as_str()).collect();
-        assert_eq!(
-            names,
-            ["hash", "filedir", "dirmon", "stdin", "summary", "jinja", "stdout"]
-        );
+        // This crate's own plugins first, then the plugin families.
+        let own = [
+            "hash",
+            "mimetype",
+            "filetype",
+            "entropy",
+            "yara",
+            "decompress",
+            "peinfo",
+            "pecarve",
+            "filedir",
+            "dirmon",
+            "stdin",
+            "summary",
+            "jinja",
+            "stdout",
+        ];
+        assert_eq!(&names[..own.len()], own);
     }
 }

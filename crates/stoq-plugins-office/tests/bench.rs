@@ -1,0 +1,60 @@
+//! Throughput figures (not a test of anything): `bash bench/office.sh`, or
+//! `cargo test --release -p stoq-plugins-office --test bench -- --ignored --nocapture`.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+fn measure(what: &str, files: &[(String, Vec<u8>)], f: impl Fn(&[u8])) {
+    let rounds: usize = std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let bytes: usize = files.iter().map(|(_, d)| d.len()).sum::<usize>() * rounds;
+    let start = Instant::now();
+    for _ in 0..rounds {
+        for (_, d) in files {
+            f(d);
+        }
+    }
+    let t = start.elapsed().max(Duration::from_nanos(1));
+    println!(
+        "{what:<8} {:>5} files x {rounds} rounds: {:>8.1} ms, {:>8.1} files/s, {:>7.1} MB/s",
+        files.len(),
+        t.as_secs_f64() * 1e3,
+        (files.len() * rounds) as f64 / t.as_secs_f64(),
+        bytes as f64 / t.as_secs_f64() / 1e6
+    );
+}
+
+#[test]
+#[ignore = "benchmark; run with --ignored --nocapture in release mode"]
+fn throughput() {
+    let load = |dirs: &[&str]| -> Vec<(String, Vec<u8>)> {
+        let mut v = Vec::new();
+        for d in dirs {
+            let mut names: Vec<_> = std::fs::read_dir(common::testdata().join(d))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            for n in names {
+                let rel = format!("{d}/{n}");
+                v.push((rel.clone(), common::read(&rel)));
+            }
+        }
+        v
+    };
+    let ole = load(&["office-ole"]);
+    let office = load(&["office-ole", "office-ooxml"]);
+    let rtf = load(&["rtf"]);
+    measure("ole", &ole, |d| {
+        let _ = stoq_plugins_office::parse_ole(d);
+    });
+    measure("olevba", &office, |d| {
+        let _ = stoq_plugins_office::find_vba(d);
+    });
+    measure("rtf", &rtf, |d| {
+        let _ = stoq_plugins_office::parse_rtf(d);
+    });
+}

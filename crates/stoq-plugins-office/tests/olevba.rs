@@ -1,0 +1,354 @@
+//! `olevba` / `mraptor` workers and [`find_vba`]: container type, VBA and
+//! XLM detection, module names and MacroRaptor flags compared with
+//! oletools (expected.json, and live `olevba`/`mraptor`/`msodde` with
+//! `$STOQ_TEST_PYTHON`), VBA source cross-checked with the `ovba` crate,
+//! DDE fields, golden output, damaged inputs.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use serde_json::{json, Value};
+use stoq_core::{Payload, Request, Worker, WorkerResponse};
+use stoq_plugins_office::find_vba;
+use stoq_plugins_office::olevba::{Shape, VbaWorker};
+use stoq_plugins_office::vba::VbaReport;
+
+/// oletools 0.60.2 `detect_xlm_macros` does not look at OOXML files
+/// without XLMMacroDeobfuscator; this crate flags their macro sheets.
+const XLM_IN_OOXML: &str = "office-ooxml/excel4_sample_macro.xlsm";
+
+/// Our view in the shape of expected.json's olevba fields.
+fn olevba_view(path: &str, r: &VbaReport) -> Value {
+    let mut v = json!({
+        "olevba_type": r.filetype,
+        "vba_macros": r.vba_macros,
+        "xlm_macros": r.xlm && path != XLM_IN_OOXML,
+    });
+    if r.vba_macros {
+        let m = &r.verdict;
+        v["mraptor"] = json!({
+            "suspicious": m.suspicious,
+            "autoexec": m.autoexec,
+            "write": m.write,
+            "execute": m.execute,
+            "flags": m.flags(),
+            "matches": m.matches,
+        });
+        let modules: BTreeSet<&str> = r.modules.iter().map(|m| m.module.as_str()).collect();
+        v["vba_modules"] = json!(modules);
+    }
+    v
+}
+
+fn expected_view(e: &Value) -> Value {
+    let mut v = json!({
+        "olevba_type": e["olevba_type"],
+        "vba_macros": e["vba_macros"],
+        "xlm_macros": e["xlm_macros"],
+    });
+    for k in ["mraptor", "vba_modules"] {
+        if let Some(x) = e.get(k) {
+            v[k] = x.clone();
+        }
+    }
+    v
+}
+
+fn all_documents() -> Vec<(String, Value)> {
+    let mut v = common::section("ole");
+    v.extend(common::section("ooxml"));
+    v
+}
+
+#[test]
+fn macro_detection_and_flags_equal_olevba_and_mraptor() {
+    let docs = all_documents();
+    assert_eq!(docs.len(), 20);
+    let mut with_macros = 0;
+    for (path, want) in &docs {
+        let data = common::read(path);
+        let Some(r) = find_vba(&data) else {
+            // Zips that are not OOXML (ODF, OpenOffice 1): olevba calls
+            // them OpenXML and finds nothing; we do not handle them.
+            assert!(path.ends_with(".odt") || path.ends_with(".sxw"), "{path}");
+            assert_eq!(want["vba_macros"], false);
+            continue;
+        };
+        assert_eq!(olevba_view(path, &r), expected_view(want), "{path}");
+        if r.vba_macros {
+            with_macros += 1;
+        }
+    }
+    assert_eq!(with_macros, 2, "the corpus has two VBA documents");
+    let xlsm = find_vba(&common::read(XLM_IN_OOXML)).unwrap();
+    assert!(xlsm.xlm, "xl/macrosheets/ flags XLM");
+}
+
+const LIVE_SCRIPT: &str = r#"
+import glob, json
+from oletools.olevba import VBA_Parser
+from oletools.mraptor import MacroRaptor
+out = {}
+for p in sorted(glob.glob('office-ole/*') + glob.glob('office-ooxml/*')):
+    v = VBA_Parser(p)
+    r = {'olevba_type': v.type, 'vba_macros': bool(v.detect_vba_macros()), 'xlm_macros': bool(v.detect_xlm_macros())}
+    if r['vba_macros']:
+        mr = MacroRaptor(v.get_vba_code_all_modules())
+        mr.scan()
+        r['mraptor'] = {'suspicious': mr.suspicious, 'autoexec': mr.autoexec, 'write': mr.write,
+                        'execute': mr.execute, 'flags': mr.get_flags(), 'matches': mr.matches}
+        r['vba_modules'] = sorted({x[2] for x in v.extract_all_macros()})
+    v.close()
+    out[p] = r
+print(json.dumps(out))
+"#;
+
+#[test]
+fn macro_flags_equal_live_mraptor() {
+    let Some(live) = common::python("olevba/mraptor", LIVE_SCRIPT) else {
+        return;
+    };
+    let live = live.as_object().unwrap();
+    assert_eq!(live.len(), 20);
+    for (path, want) in live {
+        let Some(r) = find_vba(&common::read(path)) else {
+            assert_eq!(want["vba_macros"], false, "{path}");
+            continue;
+        };
+        assert_eq!(olevba_view(path, &r), *want, "{path} (live oletools)");
+    }
+}
+
+/// The module source equals what the `ovba` crate decompresses from the
+/// same vbaProject.bin.
+#[test]
+fn module_source_equals_the_ovba_crate() {
+    let data = common::read("office-ooxml/oleform-PR314.docm");
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(&data[..])).unwrap();
+    let mut bin = Vec::new();
+    std::io::Read::read_to_end(&mut zip.by_name("word/vbaProject.bin").unwrap(), &mut bin).unwrap();
+    let project = ovba::open_project(bin).unwrap();
+    let r = find_vba(&data).unwrap();
+    assert_eq!(r.modules.len(), project.modules.len());
+    for m in &project.modules {
+        let theirs = project.module_source(&m.name).unwrap();
+        let ours = r
+            .modules
+            .iter()
+            .find(|x| x.module.starts_with(&format!("{}.", m.name)))
+            .unwrap_or_else(|| panic!("module {} missing", m.name));
+        assert_eq!(ours.code, theirs, "module {}", m.name);
+        assert_eq!(ours.container.as_deref(), Some("word/vbaProject.bin"));
+    }
+}
+
+#[test]
+fn powerpoint_vba_is_found_in_the_compressed_storage() {
+    let r = find_vba(&common::read("office-ole/sample_with_vba.ppt")).unwrap();
+    assert_eq!(r.filetype, "PPT");
+    assert_eq!(r.modules.len(), 1);
+    let m = &r.modules[0];
+    assert_eq!(m.module, "Module1.bas");
+    assert_eq!(m.stream, "VBA/Module1");
+    assert!(m
+        .container
+        .as_deref()
+        .unwrap()
+        .starts_with("PowerPoint Document@"));
+    assert!(m.code.contains("Action_Click"), "{}", m.code);
+}
+
+#[test]
+fn excel4_macro_sheets() {
+    let r = find_vba(&common::read("office-ole/excel4_sample_macro.xls")).unwrap();
+    assert!(r.xlm);
+    assert!(!r.vba_macros);
+    assert_eq!(
+        r.xlm_sheets
+            .iter()
+            .map(|s| (s.name.as_str(), s.visibility))
+            .collect::<Vec<_>>(),
+        [("Macro1", Some("visible"))]
+    );
+}
+
+/// msodde's DDE links of the DDE test documents.
+#[test]
+fn dde_fields_are_found() {
+    let doc = find_vba(&common::read("office-ole/dde-test-from-office2016.doc")).unwrap();
+    assert_eq!(
+        doc.dde,
+        [
+            "DDEAUTO c:\\\\windows\\\\system32\\\\cmd.exe \"/k calc.exe\"",
+            "DDE c:\\\\windows\\\\system32\\\\cmd.exe \"/k calc.exe\"",
+            "ddeauto ünicöde-test",
+        ]
+    );
+    let docx = find_vba(&common::read("office-ooxml/dde-test.docx")).unwrap();
+    assert_eq!(docx.dde, doc.dde);
+    for clean in [
+        "office-ooxml/harmless-clean.docm",
+        "office-ole/embedded-simple-2007.doc",
+        "office-ooxml/oleform-PR314.docm",
+    ] {
+        assert!(
+            find_vba(&common::read(clean)).unwrap().dde.is_empty(),
+            "{clean}"
+        );
+    }
+}
+
+const LIVE_DDE: &str = r#"
+import json
+from oletools import msodde
+out = {}
+for p in ['office-ole/dde-test-from-office2016.doc', 'office-ooxml/dde-test.docx', 'office-ooxml/harmless-clean.docm']:
+    text = msodde.process_file(p, msodde.FIELD_FILTER_DDE)
+    out[p] = sorted({l.strip() for l in text.split('\n') if l.strip()})
+print(json.dumps(out))
+"#;
+
+#[test]
+fn dde_fields_equal_live_msodde() {
+    let Some(live) = common::python("msodde", LIVE_DDE) else {
+        return;
+    };
+    for (path, want) in live.as_object().unwrap() {
+        let r = find_vba(&common::read(path)).unwrap();
+        // msodde reads Word 97 text byte by byte and shows non-ASCII as '?'.
+        let ours: BTreeSet<String> = r
+            .dde
+            .iter()
+            .map(|f| {
+                if path.ends_with(".doc") {
+                    f.chars()
+                        .map(|c| if c.is_ascii() { c } else { '?' })
+                        .collect()
+                } else {
+                    f.clone()
+                }
+            })
+            .collect();
+        let want: BTreeSet<String> = want
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(ours, want, "{path} (live msodde)");
+    }
+}
+
+async fn scan(shape: Shape, data: Vec<u8>) -> Option<WorkerResponse> {
+    VbaWorker { shape }
+        .scan(&Payload::new(data), &Request::default())
+        .await
+        .unwrap()
+}
+
+const OLEVBA: Shape = Shape::Olevba { include_code: true };
+
+#[tokio::test]
+async fn golden_worker_output() {
+    for (file, name) in [
+        ("office-ooxml/oleform-PR314.docm", "oleform-PR314.docm"),
+        ("office-ole/sample_with_vba.ppt", "sample_with_vba.ppt"),
+        (
+            "office-ole/dde-test-from-office2016.doc",
+            "dde-test-from-office2016.doc",
+        ),
+        (
+            "office-ole/excel4_sample_macro.xls",
+            "excel4_sample_macro.xls",
+        ),
+    ] {
+        let data = common::read(file);
+        let r = scan(OLEVBA, data.clone()).await.unwrap();
+        common::golden(&format!("olevba-{name}.json"), r.results.as_ref().unwrap());
+        let m = scan(Shape::Mraptor, data).await;
+        if let Some(m) = m {
+            common::golden(&format!("mraptor-{name}.json"), m.results.as_ref().unwrap());
+        }
+    }
+}
+
+#[tokio::test]
+async fn mraptor_shape_only_with_macros() {
+    let r = scan(
+        Shape::Mraptor,
+        common::read("office-ooxml/oleform-PR314.docm"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        r.results.unwrap(),
+        json!({"suspicous": false, "flags": ["AutoExec"], "filetype": "OpenXML", "matches": ["Frame1_Click"]})
+    );
+    for no_macros in [
+        "office-ole/embedded-simple-2007.doc",
+        "office-ooxml/harmless-clean.docm",
+        "office-ole/excel4_sample_macro.xls",
+    ] {
+        assert!(
+            scan(Shape::Mraptor, common::read(no_macros))
+                .await
+                .is_none(),
+            "{no_macros}"
+        );
+    }
+    assert!(scan(Shape::Mraptor, b"plain text".to_vec()).await.is_none());
+    assert!(scan(OLEVBA, b"plain text".to_vec()).await.is_none());
+    assert!(scan(OLEVBA, common::read("rtf/package-object-exe.rtf"))
+        .await
+        .is_none());
+    // Without code.
+    let r = scan(
+        Shape::Olevba {
+            include_code: false,
+        },
+        common::read("office-ole/sample_with_vba.ppt"),
+    )
+    .await
+    .unwrap();
+    let m = &r.results.unwrap()["macros"][0];
+    assert!(m.get("code").is_none() && m["module"] == "Module1.bas");
+}
+
+/// A suspicious macro: MacroRaptor's verdict through a real VBA project
+/// whose module source is rewritten in place.
+#[test]
+fn suspicious_verdict() {
+    let r = find_vba(&common::read("office-ooxml/oleform-PR314.docm")).unwrap();
+    let mut code = r.all_code();
+    code.push_str("Sub AutoOpen()\nShell \"calc\"\nEnd Sub\n");
+    let v = stoq_plugins_office::mraptor::scan(&code);
+    assert_eq!(v.flags(), "A-X");
+    assert!(v.suspicious);
+}
+
+#[test]
+fn truncations_and_mutations_never_panic() {
+    for (path, _) in all_documents() {
+        let data = common::read(&path);
+        for m in common::mutations(&data, 30) {
+            if let Some(r) = find_vba(&m) {
+                let _ = r.to_json(true);
+            }
+        }
+    }
+}
+
+#[test]
+fn truncated_documents_give_partial_results() {
+    // The VBA project of the PPT is in the middle of the PowerPoint
+    // Document stream; cutting the file keeps the OLE file readable.
+    let data = common::read("office-ooxml/oleform-PR314.docm");
+    let cut = &data[..data.len() - 200];
+    // Central directory gone: not a readable zip.
+    assert!(find_vba(cut).is_none() || !find_vba(cut).unwrap().errors.is_empty());
+    let data = common::read("office-ole/dde-test-from-office2016.doc");
+    let r = find_vba(&data[..data.len() / 2]).unwrap();
+    assert_eq!(r.filetype, "OLE");
+    assert!(!r.errors.is_empty());
+}
