@@ -29,7 +29,7 @@ pub use model::{
 };
 pub use options::PluginConfig;
 pub use plugin::{
-    blocking, Archiver, Connector, Decorator, Dispatcher, PluginClass, PluginInstance,
+    blocking, run_cpu, Archiver, Connector, Decorator, Dispatcher, PluginClass, PluginInstance,
     PluginResult, Provider, Worker,
 };
 pub use queue::{Delivery, DeliveryReceipt, ProviderItem, ProviderQueue, QueuedItem, RunStats};

@@ -204,6 +204,24 @@ impl PluginInstance {
     }
 }
 
+/// Payloads below this size are processed inline by [`run_cpu`]: handing
+/// them to another thread costs more than it saves.
+pub const INLINE_CPU_LIMIT: usize = 256 * 1024;
+
+/// Run `f`, which works on an input of `len` bytes: inline when the input is
+/// small, on the blocking pool (see [`blocking`]) when it is large.
+pub async fn run_cpu<T, F>(len: usize, f: F) -> PluginResult<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    if len < INLINE_CPU_LIMIT {
+        Ok(f())
+    } else {
+        blocking(f).await
+    }
+}
+
 /// Run CPU-heavy work on the blocking thread pool so the async runtime stays
 /// responsive, and so two payloads can be hashed or parsed on two cores at
 /// once. A panic inside `f` becomes a [`PluginError`].
@@ -215,4 +233,21 @@ where
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| PluginError::new(format!("blocking task failed: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn run_cpu_inline_below_the_limit_and_off_thread_above() {
+        let here = std::thread::current().id();
+        let small = run_cpu(10, move || std::thread::current().id() == here).await;
+        assert_eq!(small, Ok(true));
+        let large = run_cpu(INLINE_CPU_LIMIT, move || {
+            std::thread::current().id() == here
+        })
+        .await;
+        assert_eq!(large, Ok(false));
+    }
 }

@@ -45,7 +45,7 @@ use std::sync::{Arc, OnceLock};
 use regex::Regex;
 use serde_json::{Map, Value};
 use stoq_core::{
-    async_trait, blocking, ModuleDescriptor, OptionDoc, OptionError, Payload, PluginClass,
+    async_trait, run_cpu, ModuleDescriptor, OptionDoc, OptionError, Payload, PluginClass,
     PluginConfig, PluginError, PluginInstance, PluginResult, Request, Worker, WorkerResponse,
 };
 
@@ -55,8 +55,6 @@ use crate::text::{decode_text, looks_binary};
 pub const NAME: &str = "iocextract";
 /// Default of `max_bytes`.
 pub const DEFAULT_MAX_BYTES: usize = 20_000_000;
-/// Payloads at least this large are scanned off the async runtime.
-const BLOCKING_THRESHOLD: usize = 256 * 1024;
 
 const OPTIONS: &[OptionDoc] = &[
     OptionDoc::new(
@@ -815,12 +813,8 @@ impl Worker for IocExtractWorker {
         _request: &Request,
     ) -> PluginResult<Option<WorkerResponse>> {
         let content = payload.content.clone();
-        let found = if content.len() < BLOCKING_THRESHOLD {
-            extract_from_bytes(&content, &self.opts)
-        } else {
-            let opts = self.opts.clone();
-            blocking(move || extract_from_bytes(&content, &opts)).await?
-        };
+        let opts = self.opts.clone();
+        let found = run_cpu(content.len(), move || extract_from_bytes(&content, &opts)).await?;
         match found {
             None => {
                 tracing::debug!(payload = payload.id(), "iocextract: binary payload skipped");

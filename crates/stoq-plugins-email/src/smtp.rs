@@ -60,7 +60,7 @@ use mail_parser::{
 use serde_json::{json, Map, Value};
 use stoq_core::hashing::{hex, sha256};
 use stoq_core::{
-    async_trait, blocking, Error, ExtractedPayload, ModuleDescriptor, OptionDoc, Payload,
+    async_trait, run_cpu, Error, ExtractedPayload, ModuleDescriptor, OptionDoc, Payload,
     PayloadMeta, PluginClass, PluginConfig, PluginError, PluginInstance, PluginResult, Request,
     Worker, WorkerResponse,
 };
@@ -73,8 +73,6 @@ pub const NAME: &str = "smtp";
 /// Default of `ioc_keys` (the public plugin's).
 pub const DEFAULT_IOC_KEYS: &str =
     "received,x-orig-ip,x-originating-ip,x-remote-ip,x-sender-ip,body,body_html";
-/// Messages at least this large are parsed off the async runtime.
-const BLOCKING_THRESHOLD: usize = 256 * 1024;
 
 const OPTIONS: &[OptionDoc] = &[
     OptionDoc::new(
@@ -697,11 +695,7 @@ impl Worker for SmtpWorker {
         let content = payload.content.clone();
         let opts = self.opts.clone();
         let work = move || parse_message(&content).map(|p| response(&p, &opts));
-        let r = if payload.content.len() < BLOCKING_THRESHOLD {
-            work()
-        } else {
-            blocking(work).await?
-        };
+        let r = run_cpu(payload.content.len(), work).await?;
         if r.is_none() {
             tracing::debug!(payload = payload.id(), "smtp: not an e-mail");
         }

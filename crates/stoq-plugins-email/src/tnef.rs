@@ -40,7 +40,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use stoq_core::hashing::{hex, sha256};
 use stoq_core::{
-    async_trait, blocking, Error, ExtractedPayload, ModuleDescriptor, OptionDoc, Payload,
+    async_trait, run_cpu, Error, ExtractedPayload, ModuleDescriptor, OptionDoc, Payload,
     PayloadMeta, PluginClass, PluginConfig, PluginError, PluginInstance, PluginResult, Request,
     Worker, WorkerResponse,
 };
@@ -49,8 +49,6 @@ use stoq_core::{
 pub const NAME: &str = "tnef";
 /// The first four bytes of a TNEF stream (little-endian).
 pub const TNEF_SIGNATURE: u32 = 0x223E_9F78;
-/// Streams at least this large are parsed off the async runtime.
-const BLOCKING_THRESHOLD: usize = 256 * 1024;
 
 const OPTIONS: &[OptionDoc] = &[
     OptionDoc::new(
@@ -657,11 +655,7 @@ impl Worker for TnefWorker {
         let content = payload.content.clone();
         let opts = self.opts.clone();
         let work = move || parse_tnef(&content).map(|t| response(&t, &opts));
-        let r = if payload.content.len() < BLOCKING_THRESHOLD {
-            work()
-        } else {
-            blocking(work).await?
-        };
+        let r = run_cpu(payload.content.len(), work).await?;
         if r.is_none() {
             tracing::debug!(payload = payload.id(), "tnef: no TNEF signature");
         }

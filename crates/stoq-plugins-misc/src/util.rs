@@ -1,23 +1,8 @@
 //! Small helpers shared by the plugins of this crate.
 
-use stoq_core::{blocking, PluginConfig, PluginResult};
+use stoq_core::{PluginConfig, PluginResult};
 
-/// Payloads at least this large are processed on the blocking pool; smaller
-/// ones inline (spawning costs more than it saves).
-pub(crate) const BLOCKING_THRESHOLD: usize = 256 * 1024;
-
-/// Run `f` inline for small inputs, on the blocking pool for large ones.
-pub(crate) async fn run_cpu<T, F>(len: usize, f: F) -> PluginResult<T>
-where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
-{
-    if len < BLOCKING_THRESHOLD {
-        Ok(f())
-    } else {
-        blocking(f).await
-    }
-}
+pub(crate) use stoq_core::run_cpu;
 
 /// Lower-case hex SHA-256 of `data`.
 pub(crate) fn sha256_hex(data: &[u8]) -> String {

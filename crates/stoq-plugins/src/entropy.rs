@@ -3,18 +3,15 @@
 //! Output: `{"entropy": <f64>}`, from 0.0 (one byte value repeated, or an
 //! empty payload) to 8.0 (every byte value equally frequent). The whole
 //! payload is counted; payloads of 1 MiB and more are counted on the
-//! blocking thread pool, off the async runtime.
+//! blocking thread pool (`stoq_core::run_cpu`), off the async runtime.
 
 use std::sync::Arc;
 
 use serde_json::json;
 use stoq_core::{
-    async_trait, blocking, ModuleDescriptor, Payload, PluginClass, PluginInstance, PluginResult,
+    async_trait, run_cpu, ModuleDescriptor, Payload, PluginClass, PluginInstance, PluginResult,
     Request, Worker, WorkerResponse,
 };
-
-/// From this size on, the counting runs on the blocking pool.
-const BLOCKING_THRESHOLD: usize = 1 << 20;
 
 /// Occurrences of each byte value.
 pub fn byte_histogram(data: &[u8]) -> [u64; 256] {
@@ -65,12 +62,8 @@ impl Worker for EntropyWorker {
         payload: &Payload,
         _request: &Request,
     ) -> PluginResult<Option<WorkerResponse>> {
-        let entropy = if payload.content.len() < BLOCKING_THRESHOLD {
-            shannon_entropy(&payload.content)
-        } else {
-            let content = payload.content.clone();
-            blocking(move || shannon_entropy(&content)).await?
-        };
+        let content = payload.content.clone();
+        let entropy = run_cpu(content.len(), move || shannon_entropy(&content)).await?;
         tracing::debug!(payload = payload.id(), entropy, "entropy");
         Ok(Some(WorkerResponse::with_results(
             json!({ "entropy": entropy }),
