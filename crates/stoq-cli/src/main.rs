@@ -8,6 +8,7 @@
 //! in run mode: some responses were not saved), 4 `stoq run`: some provider
 //! items could not be scanned (logged), 130 a second signal aborted `stoq run`.
 
+mod install;
 mod logging;
 
 use std::io::{IsTerminal, Read, Write};
@@ -58,6 +59,28 @@ enum Command {
     Run(Box<RunArgs>),
     /// List the available plugins with their classes, version and description.
     List(ListArgs),
+    /// Install a plugin directory into the plugin path.
+    ///
+    /// A `requirements.txt` in the plugin is installed into a virtual
+    /// environment of the plugin's own (`<plugin>/.venv`), which the plugin
+    /// then runs with. Nothing changes unless every step succeeds.
+    Install(InstallArgs),
+}
+
+#[derive(Args, Debug)]
+struct InstallArgs {
+    /// The plugin directory (holding its `<name>.stoq` manifest).
+    plugin_path: PathBuf,
+    /// Where to install (default `$STOQ_HOME/plugins`).
+    #[arg(
+        long = "install-dir",
+        visible_alias = "install_dir",
+        value_name = "DIR"
+    )]
+    install_dir: Option<PathBuf>,
+    /// Replace an installed plugin of the same directory name.
+    #[arg(long)]
+    upgrade: bool,
 }
 
 #[derive(Args, Debug)]
@@ -184,6 +207,7 @@ fn main() -> ExitCode {
         }
         Command::Run(args) => runtime.block_on(run(*args)),
         Command::List(args) => list(args),
+        Command::Install(args) => install(args),
     };
     // Do not wait for plugin work abandoned after a timeout.
     runtime.shutdown_background();
@@ -692,6 +716,22 @@ fn read_input(file: Option<&Path>) -> Result<(Vec<u8>, Option<String>), Fail> {
         return Err(Fail::usage("The provided content to scan was empty"));
     }
     Ok((content, name))
+}
+
+fn install(args: InstallArgs) -> Result<u8, Fail> {
+    let default_dir = args.install_dir.is_none();
+    let install_dir = match args.install_dir {
+        Some(d) => d,
+        None => stoq_home()?.0.join("plugins"),
+    };
+    let line = install::install(&install::Install {
+        source: args.plugin_path,
+        install_dir,
+        upgrade: args.upgrade,
+        default_dir,
+    })?;
+    println!("{line}");
+    Ok(0)
 }
 
 fn list(args: ListArgs) -> Result<u8, Fail> {

@@ -29,13 +29,14 @@
 
 pub mod config;
 mod engine;
+pub mod external;
 pub mod guard;
 pub mod plugin_manager;
 mod run;
 
 pub use config::{CoreConfig, LogSyntax, StoqConfig};
 pub use engine::{Stoq, StoqBuilder, DEFAULT_PLUGIN_TIMEOUT};
-pub use plugin_manager::{LoadedPlugin, PluginEntry, PluginInfo, PluginManager};
+pub use plugin_manager::{Launch, LoadedPlugin, PluginEntry, PluginInfo, PluginManager};
 pub use run::{RunControl, RunSummary};
 
 pub use stoq_core::{Payload, PayloadMeta, Request, RequestMeta, StoqResponse};

@@ -21,6 +21,12 @@
 //! [options]
 //! timeout = 5
 //! ```
+//!
+//! A manifest can also name a plugin that runs in its own process (see
+//! `docs/PLUGIN_PROTOCOL.md` and [`crate::external`]): `[Core] Command` (a
+//! program speaking the protocol, with `[Core] Classes`), or a `Module`
+//! with a `<Module>.py` beside the manifest, a stoQ v3 Python plugin run by
+//! the compatibility host.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -36,6 +42,21 @@ use stoq_core::{
 };
 
 use crate::config::StoqConfig;
+use crate::external::{self, ExternalPlugin, ExternalSpec};
+
+/// How a plugin that is not a registry module is started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Launch {
+    /// `[Core] Command`: a program speaking the external plugin protocol.
+    Command { program: PathBuf, args: Vec<String> },
+    /// `[Core] Module` with `<Module>.py` beside the manifest: a stoQ v3
+    /// Python plugin, run by the compatibility host.
+    PythonV3 {
+        module: PathBuf,
+        /// `[Core] Python`, the interpreter to use.
+        python: Option<String>,
+    },
+}
 
 /// A plugin that can be loaded.
 #[derive(Debug, Clone)]
@@ -52,6 +73,8 @@ pub struct PluginEntry {
     pub manifest_options: Vec<(String, String)>,
     /// The manifest file, when the plugin came from one.
     pub manifest: Option<PathBuf>,
+    /// Set for plugins that run in their own process.
+    pub launch: Option<Launch>,
 }
 
 /// A plugin as `list_plugins` reports it.
@@ -152,10 +175,14 @@ impl PluginManager {
             .entries
             .get(name)
             .ok_or_else(|| StoqError::PluginNotFound(name.to_string()))?;
-        let module = self
-            .registry
-            .get(&entry.module)
-            .ok_or_else(|| StoqError::PluginNotFound(name.to_string()))?;
+        let module = match entry.launch {
+            Some(_) => None,
+            None => Some(
+                self.registry
+                    .get(&entry.module)
+                    .ok_or_else(|| StoqError::PluginNotFound(name.to_string()))?,
+            ),
+        };
         let plugin = Arc::new(self.build(entry, module)?);
         loaded.insert(name.to_string(), plugin.clone());
         Ok(plugin)
@@ -179,7 +206,7 @@ impl PluginManager {
     fn build(
         &self,
         entry: &PluginEntry,
-        module: &ModuleDescriptor,
+        module: Option<&ModuleDescriptor>,
     ) -> Result<LoadedPlugin, StoqError> {
         let load_err = |reason: String| StoqError::PluginLoad {
             name: entry.name.clone(),
@@ -216,11 +243,14 @@ impl PluginManager {
                 );
             }
         }
-        for (key, _) in config.iter() {
-            let known =
-                ENGINE_OPTIONS.contains(&key) || module.options.iter().any(|o| o.name == key);
-            if !known {
-                tracing::warn!("plugin {}: unknown option {key:?} (ignored)", entry.name);
+        // External plugins read whatever options they like.
+        if let Some(module) = module {
+            for (key, _) in config.iter() {
+                let known =
+                    ENGINE_OPTIONS.contains(&key) || module.options.iter().any(|o| o.name == key);
+                if !known {
+                    tracing::warn!("plugin {}: unknown option {key:?} (ignored)", entry.name);
+                }
             }
         }
         let timeout = config
@@ -228,7 +258,16 @@ impl PluginManager {
             .map_err(|e| load_err(e.to_string()))?
             .unwrap_or(self.default_timeout);
 
-        let instance = (module.build)(&config).map_err(|e| load_err(e.to_string()))?;
+        let instance = match (module, &entry.launch) {
+            (Some(module), _) => (module.build)(&config).map_err(|e| load_err(e.to_string()))?,
+            (None, Some(launch)) => {
+                let spec = external_spec(entry, launch, &config).map_err(load_err)?;
+                let plugin = ExternalPlugin::new(spec);
+                plugin.warm_up();
+                plugin.instance()
+            }
+            (None, None) => return Err(StoqError::PluginNotFound(entry.name.clone())),
+        };
         if instance.classes().is_empty() {
             return Err(load_err(format!(
                 "No valid plugin classes found in the module for {}",
@@ -263,7 +302,155 @@ fn entry_for_module(m: &ModuleDescriptor) -> PluginEntry {
         description: m.description.clone(),
         manifest_options: Vec::new(),
         manifest: None,
+        launch: None,
     }
+}
+
+/// Options of external plugins that the host itself reads.
+pub const EXTERNAL_OPTIONS: &[&str] = &["processes", "max_message_bytes"];
+
+fn external_spec(
+    entry: &PluginEntry,
+    launch: &Launch,
+    config: &PluginConfig,
+) -> Result<ExternalSpec, String> {
+    let dir = entry
+        .manifest
+        .as_ref()
+        .and_then(|m| m.parent().map(Path::to_path_buf));
+    let runtime = external::python::runtime_dir()?;
+    let mut env = vec![
+        (
+            "PYTHONPATH".to_string(),
+            external::python::python_path(&runtime),
+        ),
+        ("PYTHONUNBUFFERED".to_string(), "1".to_string()),
+    ];
+    let (program, args) = match launch {
+        Launch::Command { program, args } => (program.clone(), args.clone()),
+        Launch::PythonV3 { module, python } => {
+            // Keep the plugin's directory free of __pycache__ litter.
+            env.push(("PYTHONDONTWRITEBYTECODE".into(), "1".into()));
+            let plugin_dir = dir.clone().unwrap_or_default();
+            let mut args = vec![
+                runtime.join("stoq_host.py").display().to_string(),
+                module.display().to_string(),
+            ];
+            if let Some(m) = &entry.manifest {
+                args.push(m.display().to_string());
+            }
+            (
+                external::python::interpreter(&plugin_dir, python.as_deref()),
+                args,
+            )
+        }
+    };
+    let processes: usize = config.number("processes", 2).map_err(|e| e.to_string())?;
+    if processes == 0 {
+        return Err("option processes must be at least 1".into());
+    }
+    Ok(ExternalSpec {
+        name: entry.name.clone(),
+        program,
+        args,
+        cwd: dir,
+        env,
+        classes: entry.classes.clone(),
+        options: config
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        processes,
+        max_message_bytes: config
+            .number("max_message_bytes", external::DEFAULT_MAX_MESSAGE_BYTES)
+            .map_err(|e| e.to_string())?,
+    })
+}
+
+/// Split a command line like a POSIX shell would, without expansions:
+/// whitespace separates words; single quotes keep everything; double quotes
+/// keep everything but `\"` and `\\`; a backslash outside quotes escapes the
+/// next character.
+pub fn split_command(line: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => cur.push(c),
+                        None => return Err("unterminated single quote".into()),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(c @ ('"' | '\\')) => cur.push(c),
+                            Some(c) => {
+                                cur.push('\\');
+                                cur.push(c);
+                            }
+                            None => return Err("unterminated double quote".into()),
+                        },
+                        Some(c) => cur.push(c),
+                        None => return Err("unterminated double quote".into()),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                match chars.next() {
+                    Some(c) => cur.push(c),
+                    None => return Err("trailing backslash".into()),
+                }
+            }
+            c => {
+                in_word = true;
+                cur.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(cur);
+    }
+    Ok(words)
+}
+
+/// Parse `Classes = Worker, Dispatcher` (case-insensitive, with or without
+/// the `Plugin` suffix).
+pub fn parse_classes(list: &str) -> Result<Vec<PluginClass>, String> {
+    let mut out = Vec::new();
+    for word in list.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+        let bare = word.to_lowercase();
+        let bare = bare.strip_suffix("plugin").unwrap_or(&bare);
+        let class = PluginClass::ALL
+            .into_iter()
+            .find(|c| c.as_str().eq_ignore_ascii_case(bare))
+            .ok_or_else(|| format!("unknown plugin class {word:?}"))?;
+        if !out.contains(&class) {
+            out.push(class);
+        }
+    }
+    if out.is_empty() {
+        return Err("no classes listed".into());
+    }
+    out.sort();
+    Ok(out)
 }
 
 /// Walk `dir` recursively (in name order, so discovery is deterministic) and
@@ -309,16 +496,69 @@ fn read_manifest(registry: &Registry, path: &Path) -> Option<PluginEntry> {
         }
     };
     let get = |section: &str, key: &str| ini.get(section, key).ok().flatten();
-    let (Some(name), Some(module)) = (get("Core", "Name"), get("Core", "Module")) else {
+    let Some(name) = get("Core", "Name") else {
         tracing::warn!(
-            "Error parsing config file: {} ([Core] Name and Module are required)",
+            "Error parsing config file: {} ([Core] Name is required)",
             path.display()
         );
         return None;
     };
-    let Some(m) = registry.get(&module) else {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let skip = |why: String| -> Option<PluginEntry> {
+        tracing::warn!("Skipping plugin {name} ({}): {why}", path.display());
+        None
+    };
+    let (module, classes, launch) = if let Some(command) = get("Core", "Command") {
+        let words = match split_command(&command) {
+            Ok(w) if !w.is_empty() => w,
+            Ok(_) => return skip("[Core] Command is empty".into()),
+            Err(e) => return skip(format!("[Core] Command: {e}")),
+        };
+        let classes = match get("Core", "Classes").as_deref().map(parse_classes) {
+            Some(Ok(c)) => c,
+            Some(Err(e)) => return skip(format!("[Core] Classes: {e}")),
+            None => return skip("[Core] Classes is required with [Core] Command".into()),
+        };
+        let mut words = words.into_iter();
+        let program = PathBuf::from(words.next().unwrap_or_default());
+        // A program given with a directory part is relative to the manifest.
+        let program = if program.is_relative() && program.components().count() > 1 {
+            dir.join(program)
+        } else {
+            program
+        };
+        let launch = Launch::Command {
+            program,
+            args: words.collect(),
+        };
+        (command, classes, Some(launch))
+    } else if let Some(module) = get("Core", "Module") {
+        let py = dir.join(format!("{module}.py"));
+        if py.is_file() {
+            let source = std::fs::read_to_string(&py).unwrap_or_default();
+            let classes = external::python::classes_in_source(&source);
+            let launch = Launch::PythonV3 {
+                module: py,
+                python: get("Core", "Python"),
+            };
+            (module, classes, Some(launch))
+        } else if let Some(m) = registry.get(&module) {
+            (module, m.classes.clone(), None)
+        } else if dir.join(format!("{module}.pyc")).is_file() {
+            return skip(format!(
+                "{module}.pyc: compiled-only Python plugins are not supported; ship {module}.py"
+            ));
+        } else {
+            tracing::warn!(
+                "Unable to find module at: {} (and no built-in module is named {module:?}); skipping {}",
+                py.display(),
+                path.display()
+            );
+            return None;
+        }
+    } else {
         tracing::warn!(
-            "Unable to find module {module:?} for plugin {name} ({}): no built-in module has that name",
+            "Error parsing config file: {} ([Core] needs Module or Command)",
             path.display()
         );
         return None;
@@ -337,14 +577,15 @@ fn read_manifest(registry: &Registry, path: &Path) -> Option<PluginEntry> {
     };
     Some(PluginEntry {
         name,
-        module: module.clone(),
-        classes: m.classes.clone(),
+        module,
+        classes,
         author: doc("Author"),
         version: doc("Version"),
         website: doc("Website"),
         description: doc("Description"),
         manifest_options,
         manifest: Some(path.to_path_buf()),
+        launch,
     })
 }
 

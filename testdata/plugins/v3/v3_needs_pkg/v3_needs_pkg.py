@@ -1,0 +1,37 @@
+#!/usr/bin/env python3
+
+#   Licensed under the Apache License, Version 2.0 (the "License");
+#   you may not use this file except in compliance with the License.
+#   You may obtain a copy of the License at
+#
+#       http://www.apache.org/licenses/LICENSE-2.0
+#
+#   Unless required by applicable law or agreed to in writing, software
+#   distributed under the License is distributed on an "AS IS" BASIS,
+#   WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+#   See the License for the specific language governing permissions and
+#   limitations under the License.
+#
+#   Written for the stoq-rs test suite in the style of the stoQ v3 public
+#   plugins; not derived from their code.
+
+"""
+Overview
+========
+
+Test worker with a dependency: imports ``stoqtestpkg``, which only its own
+virtual environment has (``stoq install`` installs requirements.txt, which
+names the wheel in ./wheels).
+"""
+
+from typing import Optional
+
+import stoqtestpkg
+
+from stoq import Payload, Request, WorkerResponse
+from stoq.plugins import WorkerPlugin
+
+
+class V3NeedsPkg(WorkerPlugin):
+    async def scan(self, payload: Payload, request: Request) -> Optional[WorkerResponse]:
+        return WorkerResponse({'pkg': stoqtestpkg.VALUE})
