@@ -42,4 +42,18 @@ if [ -f "$stamp" ]; then
     export STOQ_TEST_PYTHON
 fi
 
-exec cargo test --workspace "$@"
+# Servers the broker/storage tests run against (Redis, RabbitMQ, S3, search),
+# installed and started on 127.0.0.1 by scripts/services.sh and stopped by
+# PID when the tests end. Tests that need one skip, saying so, without it.
+if [ -x scripts/services.sh ]; then
+    scripts/services.sh start >&2 || echo "scripts/test.sh: some test services did not start" >&2
+    trap 'scripts/services.sh stop >&2 || true' EXIT
+    if [ -f target/services/env ]; then
+        set -a
+        # shellcheck disable=SC1091
+        . target/services/env
+        set +a
+    fi
+fi
+
+cargo test --workspace "$@"

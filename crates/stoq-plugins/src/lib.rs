@@ -83,6 +83,8 @@ pub fn builtin_registry() -> Registry {
         stoq_plugins_office::registry(),
         #[cfg(feature = "misc")]
         stoq_plugins_misc::registry(),
+        #[cfg(feature = "broker")]
+        stoq_plugins_broker::registry(),
     ];
     for family in families {
         for m in family.iter() {
