@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
 use crate::error::PluginError;
 use crate::model::{ArchiverResponse, Payload, Request};
@@ -61,6 +61,9 @@ impl DeliveryReceipt {
 pub struct QueuedItem {
     pub item: ProviderItem,
     pub receipt: Option<oneshot::Sender<Delivery>>,
+    /// The item's share of the queue's byte budget, given back when the
+    /// item is dropped (after its scan).
+    pub budget: Option<OwnedSemaphorePermit>,
 }
 
 impl QueuedItem {
@@ -70,6 +73,11 @@ impl QueuedItem {
             let _ = tx.send(outcome);
         }
     }
+}
+
+/// Bytes in KiB, rounded up, capped to what a semaphore can hand out.
+fn kib(bytes: u64) -> u32 {
+    bytes.div_ceil(1024).min(u64::from(u32::MAX >> 3)) as u32
 }
 
 /// Counters of a run, updated live; read them for progress output.
@@ -111,6 +119,23 @@ impl RunStats {
 pub struct ProviderQueue {
     tx: mpsc::Sender<QueuedItem>,
     stats: Arc<RunStats>,
+    bytes: Option<ByteBudget>,
+}
+
+/// Bounds the payload bytes queued and in scan at once, counted in KiB.
+#[derive(Clone, Debug)]
+struct ByteBudget {
+    kib: Arc<Semaphore>,
+    total_kib: u32,
+}
+
+/// The payload bytes an item brings with it (an archiver task: none yet).
+pub fn item_bytes(item: &ProviderItem) -> u64 {
+    match item {
+        ProviderItem::Payload(p) => p.content.len() as u64,
+        ProviderItem::Request(r) => r.payloads.iter().map(|p| p.content.len() as u64).sum(),
+        ProviderItem::ArchiverTask { .. } => 0,
+    }
 }
 
 impl fmt::Debug for ProviderQueue {
@@ -121,7 +146,28 @@ impl fmt::Debug for ProviderQueue {
 
 impl ProviderQueue {
     pub fn new(tx: mpsc::Sender<QueuedItem>, stats: Arc<RunStats>) -> Self {
-        ProviderQueue { tx, stats }
+        ProviderQueue {
+            tx,
+            stats,
+            bytes: None,
+        }
+    }
+
+    /// Also bound the payload bytes held by queued and in-progress items:
+    /// a provider waits while they exceed `max_bytes`. One item larger than
+    /// the whole budget still goes through, alone. `budget` is shared by
+    /// every provider of a run.
+    pub fn with_byte_budget(mut self, budget: &Arc<Semaphore>, max_bytes: u64) -> Self {
+        self.bytes = Some(ByteBudget {
+            kib: budget.clone(),
+            total_kib: kib(max_bytes),
+        });
+        self
+    }
+
+    /// A semaphore for [`ProviderQueue::with_byte_budget`].
+    pub fn byte_budget(max_bytes: u64) -> Arc<Semaphore> {
+        Arc::new(Semaphore::new(kib(max_bytes) as usize))
     }
 
     async fn send(
@@ -129,8 +175,25 @@ impl ProviderQueue {
         item: ProviderItem,
         receipt: Option<oneshot::Sender<Delivery>>,
     ) -> PluginResult<()> {
+        let budget = match &self.bytes {
+            Some(b) => {
+                let want = kib(item_bytes(&item)).min(b.total_kib);
+                Some(
+                    b.kib
+                        .clone()
+                        .acquire_many_owned(want)
+                        .await
+                        .map_err(|_| PluginError::new("the provider queue is closed"))?,
+                )
+            }
+            None => None,
+        };
         self.tx
-            .send(QueuedItem { item, receipt })
+            .send(QueuedItem {
+                item,
+                receipt,
+                budget,
+            })
             .await
             .map_err(|_| PluginError::new("the provider queue is closed"))?;
         RunStats::add(&self.stats.queued, 1);
@@ -182,5 +245,55 @@ impl ProviderQueue {
     /// The run's live counters.
     pub fn stats(&self) -> &Arc<RunStats> {
         &self.stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn payload(n: usize) -> ProviderItem {
+        ProviderItem::Payload(Box::new(Payload::new(vec![0u8; n])))
+    }
+
+    #[tokio::test]
+    async fn the_byte_budget_holds_providers_back_until_scans_finish() {
+        let (tx, mut rx) = mpsc::channel(100);
+        let budget = ProviderQueue::byte_budget(3 * 1024);
+        let q = ProviderQueue::new(tx, Default::default()).with_byte_budget(&budget, 3 * 1024);
+        // Three 1 KiB items fit; a fourth waits although the channel has room.
+        for _ in 0..3 {
+            q.put(payload(1024)).await.unwrap();
+        }
+        let q2 = q.clone();
+        let fourth = tokio::spawn(async move { q2.put(payload(1000)).await });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!fourth.is_finished());
+        // Taking an item off the queue is not enough: its scan holds the bytes...
+        let first = rx.recv().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!fourth.is_finished());
+        // ...until it is done with (dropped).
+        drop(first);
+        tokio::time::timeout(Duration::from_secs(5), fourth)
+            .await
+            .expect("the fourth put went through")
+            .unwrap()
+            .unwrap();
+        // An item larger than the whole budget still goes, alone.
+        while rx.try_recv().is_ok() {}
+        tokio::time::timeout(Duration::from_secs(5), q.put(payload(10 * 1024)))
+            .await
+            .expect("an oversized item is not stuck")
+            .unwrap();
+        // Archiver tasks carry no bytes yet.
+        assert_eq!(
+            item_bytes(&ProviderItem::ArchiverTask {
+                archiver: "a".into(),
+                task: ArchiverResponse::default()
+            }),
+            0
+        );
     }
 }

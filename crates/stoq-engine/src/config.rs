@@ -11,6 +11,8 @@ use stoq_core::StoqError;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CoreConfig {
     pub max_queue: Option<usize>,
+    /// Run mode: payload bytes queued and in scan at once (0: no limit).
+    pub max_queue_bytes: Option<u64>,
     pub provider_consumers: Option<usize>,
     pub max_recursion: Option<usize>,
     pub max_required_worker_depth: Option<usize>,
@@ -42,6 +44,7 @@ pub enum LogSyntax {
 /// The `[core]` keys this implementation knows.
 pub const CORE_KEYS: &[&str] = &[
     "max_queue",
+    "max_queue_bytes",
     "provider_consumers",
     "max_recursion",
     "max_required_worker_depth",
@@ -117,6 +120,7 @@ impl StoqConfig {
         };
         let mut core = CoreConfig {
             max_queue: int("max_queue").map(|n| n as usize),
+            max_queue_bytes: int("max_queue_bytes"),
             provider_consumers: int("provider_consumers").map(|n| n as usize),
             max_recursion: int("max_recursion").map(|n| n as usize),
             max_required_worker_depth: int("max_required_worker_depth").map(|n| n as usize),

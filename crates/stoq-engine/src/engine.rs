@@ -18,6 +18,8 @@ use crate::plugin_manager::{LoadedPlugin, PluginInfo, PluginManager};
 /// The default time limit of one plugin call (`[core] plugin_timeout`).
 pub const DEFAULT_PLUGIN_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_MAX_QUEUE: usize = 100;
+/// Default bound on the payload bytes queued and in scan in run mode (1 GiB).
+pub const DEFAULT_MAX_QUEUE_BYTES: u64 = 1 << 30;
 const DEFAULT_PROVIDER_CONSUMERS: usize = 2;
 const DEFAULT_MAX_RECURSION: usize = 10;
 const DEFAULT_MAX_REQUIRED_WORKER_DEPTH: usize = 10;
@@ -43,6 +45,7 @@ pub struct StoqBuilder {
     decorators: Option<Vec<String>>,
     always_dispatch: Option<Vec<String>>,
     max_queue: Option<usize>,
+    max_queue_bytes: Option<u64>,
     provider_consumers: Option<usize>,
     max_recursion: Option<usize>,
     max_required_worker_depth: Option<usize>,
@@ -150,6 +153,13 @@ impl StoqBuilder {
 
     pub fn max_queue(mut self, n: usize) -> Self {
         self.max_queue = Some(n);
+        self
+    }
+
+    /// Run mode: bound the payload bytes queued and in scan at once
+    /// (0: no bound; default [`DEFAULT_MAX_QUEUE_BYTES`]).
+    pub fn max_queue_bytes(mut self, n: u64) -> Self {
+        self.max_queue_bytes = Some(n);
         self
     }
 
@@ -328,6 +338,12 @@ impl StoqBuilder {
                     .or(core.max_queue)
                     .unwrap_or(DEFAULT_MAX_QUEUE)
                     .max(1),
+                max_queue_bytes: Some(
+                    self.max_queue_bytes
+                        .or(core.max_queue_bytes)
+                        .unwrap_or(DEFAULT_MAX_QUEUE_BYTES),
+                )
+                .filter(|n| *n > 0),
                 provider_consumers: self
                     .provider_consumers
                     .or(core.provider_consumers)
@@ -356,6 +372,7 @@ pub(crate) struct Inner {
     pub(crate) decorators: Vec<Arc<LoadedPlugin>>,
     pub(crate) always_dispatch: Vec<String>,
     pub(crate) max_queue: usize,
+    pub(crate) max_queue_bytes: Option<u64>,
     pub(crate) provider_consumers: usize,
     pub(crate) max_recursion: usize,
     pub(crate) max_required_worker_depth: usize,

@@ -35,7 +35,7 @@ pub mod plugin_manager;
 mod run;
 
 pub use config::{CoreConfig, LogSyntax, StoqConfig};
-pub use engine::{Stoq, StoqBuilder, DEFAULT_PLUGIN_TIMEOUT};
+pub use engine::{Stoq, StoqBuilder, DEFAULT_MAX_QUEUE_BYTES, DEFAULT_PLUGIN_TIMEOUT};
 pub use plugin_manager::{Launch, LoadedPlugin, PluginEntry, PluginInfo, PluginManager};
 pub use run::{RunControl, RunSummary};
 

@@ -141,12 +141,16 @@ impl Stoq {
             }));
         }
 
+        let budget = ProviderQueue::byte_budget(inner.max_queue_bytes.unwrap_or(0));
         let mut providers: Vec<(String, tokio::task::JoinHandle<_>)> = Vec::new();
         for p in &inner.providers {
             let Some(provider) = p.instance.provider.clone() else {
                 continue;
             };
-            let queue = ProviderQueue::new(tx.clone(), stats.clone());
+            let mut queue = ProviderQueue::new(tx.clone(), stats.clone());
+            if let Some(max) = inner.max_queue_bytes {
+                queue = queue.with_byte_budget(&budget, max);
+            }
             providers.push((
                 p.name.clone(),
                 tokio::spawn(async move { provider.ingest(queue).await }),
@@ -219,7 +223,12 @@ impl Stoq {
         start: Arc<Vec<String>>,
         stats: &RunStats,
     ) {
-        let QueuedItem { item, receipt } = queued;
+        // `_budget` is held until the scan is done: the bytes stay in use.
+        let QueuedItem {
+            item,
+            receipt,
+            budget: _budget,
+        } = queued;
         let stoq = self.clone();
         let handle =
             tokio::spawn(async move { stoq.process_item(item, request_meta, &start).await });

@@ -11,8 +11,8 @@
 //!   with `skip_done`, a later run skips inputs found in the journal or whose
 //!   result file already exists.
 //! - **Connector**: `results_dir[/<date>]/<scan_id>` = the response JSON and
-//!   a newline, written atomically (temp file, fsync, link/rename) and never
-//!   rewritten; or, with `jsonl`, one line per response appended to
+//!   a newline, written atomically (temp file, fsync unless `fsync = false`,
+//!   link/rename) and never rewritten; or, with `jsonl`, one line per response appended to
 //!   `results_dir[/<date>]/results.jsonl`.
 //! - **Archiver**: payloads stored content-addressed by SHA-256 at
 //!   `archive_dir/<h[0..2]>/<h[2..4]>/<h>` (or `archive_dir/<payload_id>`),
@@ -99,6 +99,11 @@ const OPTIONS: &[OptionDoc] = &[
         "jsonl",
         "false",
         "connector: append one JSON line per response to results_dir/results.jsonl instead of one file per scan",
+    ),
+    OptionDoc::new(
+        "fsync",
+        "true",
+        "connector/archiver: flush each result and payload file (and its directory) to disk before reporting it saved; false trades durability on power loss for throughput on small files (files are still written atomically)",
     ),
     OptionDoc::new(
         "skip_done",
@@ -233,6 +238,7 @@ pub struct FileDirOptions {
     pub use_sha: bool,
     pub jsonl: bool,
     pub skip_done: bool,
+    pub fsync: bool,
 }
 
 /// A directory option: must not be empty; relative paths resolve as
@@ -269,6 +275,7 @@ impl FileDirOptions {
             use_sha: cfg.bool("use_sha", true)?,
             jsonl: cfg.bool("jsonl", false)?,
             skip_done: cfg.bool("skip_done", true)?,
+            fsync: cfg.bool("fsync", true)?,
         })
     }
 }
@@ -303,7 +310,7 @@ fn sync_dir(dir: &Path) {
 /// never replaces an existing file) or, where links are unsupported, a
 /// rename. Returns whether the file was written. A crash can leave a stale
 /// `.tmp` file but never a partial `target`.
-fn write_once(dir: &Path, target: &Path, data: &[u8]) -> io::Result<bool> {
+fn write_once(dir: &Path, target: &Path, data: &[u8], durable: bool) -> io::Result<bool> {
     if target.exists() {
         return Ok(false);
     }
@@ -320,7 +327,9 @@ fn write_once(dir: &Path, target: &Path, data: &[u8]) -> io::Result<bool> {
             .create_new(true)
             .open(&tmp_path)?;
         f.write_all(data)?;
-        f.sync_all()?;
+        if durable {
+            f.sync_all()?;
+        }
     }
     match fs::hard_link(&tmp_path, target) {
         Ok(()) => {}
@@ -335,7 +344,9 @@ fn write_once(dir: &Path, target: &Path, data: &[u8]) -> io::Result<bool> {
         }
     }
     drop(tmp);
-    sync_dir(dir);
+    if durable {
+        sync_dir(dir);
+    }
     Ok(true)
 }
 
@@ -743,8 +754,9 @@ impl Connector for FileDir {
         };
         text.push('\n');
         let target = dir.join(&response.scan_id);
+        let durable = self.opts.fsync;
         let written = blocking(move || {
-            write_once(&dir, &target, text.as_bytes())
+            write_once(&dir, &target, text.as_bytes(), durable)
                 .map(|w| (w, target.clone()))
                 .map_err(|e| {
                     PluginError::new(format!("{NAME}: cannot write {}: {e}", target.display()))
@@ -785,7 +797,8 @@ impl Archiver for FileDir {
         let target = dir.join(name);
         let content = payload.content.clone();
         let t = target.clone();
-        let written = blocking(move || write_once(&dir, &t, &content))
+        let durable = self.opts.fsync;
+        let written = blocking(move || write_once(&dir, &t, &content, durable))
             .await?
             .map_err(|e| {
                 PluginError::new(format!(
@@ -902,8 +915,11 @@ mod tests {
     fn options_and_errors() {
         let cfg = PluginConfig::new(NAME, [("recursive", "yes"), ("date_format", "%H")]);
         let o = FileDirOptions::from_config(&cfg).unwrap();
-        assert!(o.recursive && o.compactly && o.use_sha && o.skip_done && !o.jsonl);
+        assert!(o.recursive && o.compactly && o.use_sha && o.skip_done && !o.jsonl && o.fsync);
         assert_eq!(o.source_dir, None);
+        let o =
+            FileDirOptions::from_config(&PluginConfig::new(NAME, [("fsync", "false")])).unwrap();
+        assert!(!o.fsync);
         assert_eq!(o.results_dir, PathBuf::from("results"));
         let e = FileDirOptions::from_config(&PluginConfig::new(NAME, [("use_sha", "maybe")]))
             .unwrap_err();
@@ -954,15 +970,18 @@ mod tests {
 
     #[test]
     fn write_once_never_replaces() {
-        let d = tempfile::tempdir().unwrap();
-        let t = d.path().join("sub").join("f");
-        assert!(write_once(&d.path().join("sub"), &t, b"one").unwrap());
-        assert!(!write_once(&d.path().join("sub"), &t, b"two").unwrap());
-        assert_eq!(fs::read(&t).unwrap(), b"one");
-        let names: Vec<_> = fs::read_dir(d.path().join("sub"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(names, ["f"]);
+        // The same guarantees with and without fsync.
+        for durable in [true, false] {
+            let d = tempfile::tempdir().unwrap();
+            let t = d.path().join("sub").join("f");
+            assert!(write_once(&d.path().join("sub"), &t, b"one", durable).unwrap());
+            assert!(!write_once(&d.path().join("sub"), &t, b"two", durable).unwrap());
+            assert_eq!(fs::read(&t).unwrap(), b"one");
+            let names: Vec<_> = fs::read_dir(d.path().join("sub"))
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            assert_eq!(names, ["f"]);
+        }
     }
 }
