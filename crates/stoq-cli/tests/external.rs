@@ -854,3 +854,38 @@ fn a_plugin_that_cannot_start_is_reported_on_every_call_but_started_once() {
         out.stderr
     );
 }
+
+#[test]
+fn one_scan_starts_one_process() {
+    if !have_python() {
+        return;
+    }
+    let h = home();
+    let f = write(h.path(), "sample.txt", b"The quick brown fox");
+    // v3_worker runs twice (the file, then the payload it extracts): the
+    // process started ahead of the first call serves both.
+    let out = stoq(
+        h.path(),
+        &[
+            "scan",
+            s(&f),
+            "--plugin-dir",
+            s(&v3_dir()),
+            "-a",
+            "v3_worker",
+            "--log-level",
+            "debug",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v = out.json();
+    assert_eq!(v["results"].as_array().unwrap().len(), 2, "{v:#}");
+    assert_eq!(
+        out.stderr
+            .matches("started external plugin v3_worker")
+            .count(),
+        1,
+        "{}",
+        out.stderr
+    );
+}

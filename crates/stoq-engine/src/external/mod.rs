@@ -161,6 +161,9 @@ impl ExternalPlugin {
             let Ok(_permit) = me.slots.try_acquire() else {
                 return;
             };
+            // Started and parked under the start lock, so a call arriving
+            // meanwhile waits for this process instead of starting another.
+            let _one_at_a_time = me.starting.lock().await;
             match me.spawn_proc().await {
                 Ok(p) => me.put_back(p),
                 Err(e) => tracing::warn!("plugin {}: {e}", me.spec.name),
@@ -174,13 +177,32 @@ impl ExternalPlugin {
         }
     }
 
+    /// An idle process that is still running (one that exited while idle,
+    /// say after an idle timeout of its own, is reaped and skipped).
     fn take_idle(&self) -> Option<Proc> {
-        self.idle.lock().ok().and_then(|mut i| i.pop())
+        loop {
+            let mut p = self.idle.lock().ok().and_then(|mut i| i.pop())?;
+            if matches!(p.child.try_wait(), Ok(None)) {
+                return Some(p);
+            }
+        }
     }
 
-    /// Start a process and complete the handshake.
-    async fn spawn_proc(&self) -> PluginResult<Proc> {
+    /// An idle process, or a new one. Processes start one at a time.
+    async fn checkout(&self) -> PluginResult<Proc> {
+        if let Some(p) = self.take_idle() {
+            return Ok(p);
+        }
         let _one_at_a_time = self.starting.lock().await;
+        // One may have been parked while we waited (the warm-up).
+        if let Some(p) = self.take_idle() {
+            return Ok(p);
+        }
+        self.spawn_proc().await
+    }
+
+    /// Start a process and complete the handshake. Callers hold `starting`.
+    async fn spawn_proc(&self) -> PluginResult<Proc> {
         if let Some(f) = self.fatal.lock().ok().and_then(|f| f.clone()) {
             return Err(err(f));
         }
@@ -300,6 +322,11 @@ impl ExternalPlugin {
             Some("file") => ContentMode::File,
             _ => ContentMode::Blob,
         };
+        tracing::debug!(
+            "started external plugin {} (pid {})",
+            spec.name,
+            proc.child.id().unwrap_or(0)
+        );
         Ok(proc)
     }
 
@@ -326,10 +353,7 @@ impl ExternalPlugin {
                     .map_err(|_| err("plugin is shutting down"))?,
             )
         };
-        let mut proc = match self.take_idle() {
-            Some(p) => p,
-            None => self.spawn_proc().await?,
-        };
+        let mut proc = self.checkout().await?;
         let wanted = class.as_str().to_lowercase();
         if !proc.classes.contains(&wanted) {
             let has = proc.classes.join(", ");
