@@ -9,8 +9,9 @@
 #
 # The message (built by testdata/email/tools/make_phish.py, 40 KB) holds a
 # .docm with VBA and a zip with an .xls carrying an Excel 4 macro sheet; the
-# default routing takes it apart into 52 payloads (smtp, decompress, ole,
-# pecarve and mraptor where routed; mimetype and hash on every payload).
+# default routing takes it apart into 53 payloads (smtp with its IOC text
+# for iocextract, decompress, ole, pecarve, olevba and mraptor where routed;
+# mimetype and hash on every payload).
 # Printed:
 #   1. the payload count and error count of one scan;
 #   2. wall time of the whole command, fresh process each run, median and
