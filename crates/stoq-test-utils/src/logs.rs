@@ -40,6 +40,7 @@ impl fmt::Debug for LogCapture {
 impl LogCapture {
     /// Start capturing every event (all levels) on this thread.
     pub fn start() -> LogCapture {
+        install_global_fallback();
         let records = Arc::new(Mutex::new(Vec::new()));
         let subscriber = CaptureSubscriber {
             records: records.clone(),
@@ -68,6 +69,45 @@ impl LogCapture {
             .map(|r| r.message)
             .collect()
     }
+}
+
+/// A global subscriber that records nothing but answers "sometimes" for
+/// every callsite. Without it, a callsite first reached on a thread with no
+/// capture (tests run in parallel) can have its interest cached as "never"
+/// just as another thread starts a capture, and that capture then misses the
+/// event. "Sometimes" makes every event ask the current thread's subscriber.
+struct Fallback;
+
+impl Subscriber for Fallback {
+    fn register_callsite(&self, _: &'static Metadata<'static>) -> tracing::subscriber::Interest {
+        tracing::subscriber::Interest::sometimes()
+    }
+
+    fn enabled(&self, _: &Metadata<'_>) -> bool {
+        false
+    }
+
+    fn new_span(&self, _: &Attributes<'_>) -> Id {
+        Id::from_u64(1)
+    }
+
+    fn record(&self, _: &Id, _: &Record<'_>) {}
+
+    fn record_follows_from(&self, _: &Id, _: &Id) {}
+
+    fn event(&self, _: &Event<'_>) {}
+
+    fn enter(&self, _: &Id) {}
+
+    fn exit(&self, _: &Id) {}
+}
+
+fn install_global_fallback() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    // Fails harmlessly when the test binary installed its own.
+    ONCE.call_once(|| {
+        let _ = tracing::subscriber::set_global_default(Fallback);
+    });
 }
 
 struct CaptureSubscriber {
