@@ -39,8 +39,15 @@ async fn attached_message_is_taken_apart_in_the_next_round() {
         )
         .await;
     assert!(r.errors.is_empty(), "{:?}", r.errors);
-    // Root, the attached message, its two attachments.
-    assert_eq!(r.results.len(), 4);
+    // Root, the attached message, its two attachments, and the IOC text
+    // smtp extracts from each message (extract_iocs is on by default).
+    assert_eq!(r.results.len(), 6);
+    let ioc_texts = r
+        .results
+        .iter()
+        .filter(|p| p.payload_meta.dispatch_to == ["iocextract"])
+        .count();
+    assert_eq!(ioc_texts, 2);
     let root = &r.results[0];
     let inner = by_filename(&r, "Protected archive.eml");
     assert_eq!(inner.extracted_from, std::slice::from_ref(&root.payload_id));
