@@ -310,7 +310,8 @@ fn edge_cases_content_and_headers() {
 
 #[tokio::test]
 async fn worker_extra_data_dispatch_and_options() {
-    // Defaults: every part extracted, archived, rfc822 → smtp, tnef → tnef.
+    // Defaults: every part extracted, archived, rfc822 → smtp, tnef → tnef;
+    // plus the IOC text for iocextract (extract_iocs is on by default), last.
     let r = common::run_worker(
         "smtp",
         &[("always_dispatch", "hash, yara")],
@@ -318,7 +319,9 @@ async fn worker_extra_data_dispatch_and_options() {
     )
     .await
     .unwrap();
-    assert_eq!(r.extracted.len(), 1);
+    assert_eq!(r.extracted.len(), 2);
+    assert_eq!(r.extracted[1].payload_meta.dispatch_to, ["iocextract"]);
+    assert!(!r.extracted[1].payload_meta.should_archive);
     let m = &r.extracted[0].payload_meta;
     assert_eq!(
         serde_json::Value::Object(m.extra_data.clone()),
@@ -340,7 +343,11 @@ async fn worker_extra_data_dispatch_and_options() {
     // omit_body and extract_unnamed=false.
     let r = common::run_worker(
         "smtp",
-        &[("omit_body", "true"), ("extract_unnamed", "false")],
+        &[
+            ("omit_body", "true"),
+            ("extract_unnamed", "false"),
+            ("extract_iocs", "false"),
+        ],
         &edge_bytes(),
     )
     .await
