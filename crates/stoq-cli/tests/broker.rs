@@ -156,6 +156,24 @@ impl Redis {
         self.cmd(&[b"XLEN", stream.as_bytes()]).int()
     }
 
+    /// After a restart: wait until Redis has loaded its data set (commands
+    /// answer `-LOADING` until then).
+    fn wait_loaded(&mut self, stream: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            self.w
+                .write_all(&Self::encode(&[b"XLEN", stream.as_bytes()]))
+                .unwrap();
+            match self.read() {
+                Resp::Err(e) if e.starts_with("LOADING") && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Resp::Err(e) => panic!("redis error: {e}"),
+                _ => return,
+            }
+        }
+    }
+
     /// Every result in a results stream, in order.
     fn results(&mut self, stream: &str) -> Vec<Value> {
         let reply = self.cmd(&[b"XRANGE", stream.as_bytes(), b"-", b"+"]);
@@ -462,6 +480,7 @@ fn redis_restarted_mid_run_the_worker_reconnects_and_finishes() {
     std::thread::sleep(Duration::from_millis(1500));
     let mut server_proc = start_server();
     let mut redis = Redis::connect(&url);
+    redis.wait_loaded(&out);
     let at_restart = redis.xlen(&out);
     assert!(
         (at_restart as usize) < n,
