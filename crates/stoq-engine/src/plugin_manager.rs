@@ -306,9 +306,6 @@ fn entry_for_module(m: &ModuleDescriptor) -> PluginEntry {
     }
 }
 
-/// Options of external plugins that the host itself reads.
-pub const EXTERNAL_OPTIONS: &[&str] = &["processes", "max_message_bytes"];
-
 fn external_spec(
     entry: &PluginEntry,
     launch: &Launch,
