@@ -24,7 +24,8 @@
 //! Each object's bytes are then read as an OLE 1.0 ObjectHeader +
 //! EmbeddedObject; `Package` objects are unpacked to their file.
 //!
-//! Results (`results.workers.rtf`): `{objects: [...], anomalies: [...]}`;
+//! Results (`results.workers.rtf`): `{objects: [...], anomalies: [...]}`,
+//! plus `dde: [...]` (DDE field instructions) when there are any;
 //! `anomalies` lists the anti-analysis tricks met (at most 20); `objects`
 //! has one entry per `\objdata`, keys in this order: `index`, `offset` (start of the object
 //! data in the RTF, rtfobj's `start`), `size` and `sha256` of the decoded
@@ -414,6 +415,8 @@ pub struct RtfReport {
     pub anomalies: Vec<String>,
     /// Limits hit and objects that could not be fully decoded.
     pub errors: Vec<String>,
+    /// Field instructions that run DDE (`DDE`, `DDEAUTO`), as text.
+    pub dde: Vec<String>,
 }
 
 impl RtfReport {
@@ -425,7 +428,11 @@ impl RtfReport {
             .enumerate()
             .map(|(i, o)| object_json(i, o))
             .collect();
-        json!({ "objects": objects, "anomalies": self.anomalies })
+        let mut v = json!({ "objects": objects, "anomalies": self.anomalies });
+        if !self.dde.is_empty() {
+            v["dde"] = json!(self.dde);
+        }
+        v
     }
 }
 
@@ -784,6 +791,86 @@ fn decode_object(raw: RawObject) -> RtfObject {
     obj
 }
 
+/// At most this many DDE fields are reported, each cut at this many bytes.
+const MAX_DDE_FIELDS: usize = 100;
+const MAX_FIELD_TEXT: usize = 64 * 1024;
+
+/// The text of every `\fldinst` field instruction that starts with `DDE`
+/// (`DDE`, `DDEAUTO`), the way Word reads it: control words, groups and
+/// line breaks dropped, `\\ \{ \}` and `\'hh` escapes decoded, so
+/// instructions split over groups (a common obfuscation) come out whole.
+pub fn dde_fields(data: &[u8]) -> Vec<String> {
+    let needle = b"\\fldinst";
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(pos) = data[from..].windows(needle.len()).position(|w| w == needle) {
+        let start = from + pos + needle.len();
+        from = start;
+        let mut text: Vec<u8> = Vec::new();
+        let mut depth = 0usize;
+        let mut i = start;
+        // Skip the rest of the control word (a numeric parameter, one space).
+        while i < data.len() && (data[i].is_ascii_digit() || data[i] == b'-') {
+            i += 1;
+        }
+        if data.get(i) == Some(&b' ') {
+            i += 1;
+        }
+        while i < data.len() && text.len() < MAX_FIELD_TEXT {
+            match data[i] {
+                b'{' => depth += 1,
+                b'}' => {
+                    if depth == 0 {
+                        break;
+                    }
+                    depth -= 1;
+                }
+                b'\r' | b'\n' => {}
+                b'\\' => {
+                    i += 1;
+                    match data.get(i) {
+                        Some(&c @ (b'\\' | b'{' | b'}')) => text.push(c),
+                        Some(b'\'') => {
+                            let hex = data.get(i + 1..i + 3).and_then(|h| {
+                                std::str::from_utf8(h)
+                                    .ok()
+                                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                            });
+                            if let Some(b) = hex {
+                                text.push(b);
+                                i += 2;
+                            }
+                        }
+                        Some(c) if c.is_ascii_alphabetic() => {
+                            while i < data.len() && data[i].is_ascii_alphabetic() {
+                                i += 1;
+                            }
+                            while i < data.len() && (data[i].is_ascii_digit() || data[i] == b'-') {
+                                i += 1;
+                            }
+                            if data.get(i) != Some(&b' ') {
+                                continue;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                c => text.push(c),
+            }
+            i += 1;
+        }
+        let text: String = text.iter().map(|&b| b as char).collect();
+        let text = text.trim();
+        if text.len() >= 3 && text[..3].eq_ignore_ascii_case("DDE") {
+            out.push(text.to_string());
+            if out.len() == MAX_DDE_FIELDS {
+                break;
+            }
+        }
+    }
+    out
+}
+
 /// Find and decode every `\objdata` of an RTF document. Works on any bytes
 /// (the RTF signature is not required) and never panics.
 pub fn parse_rtf(data: &[u8]) -> RtfReport {
@@ -792,6 +879,7 @@ pub fn parse_rtf(data: &[u8]) -> RtfReport {
         objects: parsed.objects.into_iter().map(decode_object).collect(),
         anomalies: parsed.anomalies,
         errors: parsed.errors,
+        dde: dde_fields(data),
     };
     for (i, o) in report.objects.iter().enumerate() {
         if let Some(e) = &o.package_error {
@@ -952,5 +1040,39 @@ mod tests {
         ] {
             let _ = parse_rtf(s);
         }
+    }
+}
+
+#[cfg(test)]
+mod dde_tests {
+    use super::*;
+
+    #[test]
+    fn dde_fields_plain_split_and_escaped() {
+        let plain = br#"{\rtf1{\field{\*\fldinst DDEAUTO c:\\windows\\system32\\cmd.exe "/k calc.exe"}{\fldrslt x}}}"#;
+        assert_eq!(
+            dde_fields(plain),
+            [r#"DDEAUTO c:\windows\system32\cmd.exe "/k calc.exe""#]
+        );
+        // Split over groups, with formatting control words and a hex escape.
+        let split = b"{\\rtf1{\\field{\\*\\fldinst {\\rtlch\\fcs1 D}{DE}{\\b0  c:\\\\x\\'2eexe}}}}";
+        assert_eq!(dde_fields(split), ["DDE c:\\x.exe"]);
+        // Other fields are not DDE; nothing found in plain text; never panics
+        // on cut-off input.
+        assert!(dde_fields(b"{\\rtf1{\\field{\\*\\fldinst HYPERLINK \"http://x\"}}}").is_empty());
+        assert!(dde_fields(b"DDEAUTO outside a field").is_empty());
+        for cut in [
+            b"{\\fldinst DDE \\".as_slice(),
+            b"\\fldinst",
+            b"\\fldinst \\'4",
+            b"\\fldinst -",
+        ] {
+            let _ = dde_fields(cut);
+        }
+        assert_eq!(dde_fields(b"\\fldinst DDE a}").len(), 1);
+        // In the worker's results only when present.
+        let r = parse_rtf(plain).to_json();
+        assert_eq!(r["dde"][0].as_str().map(|s| &s[..7]), Some("DDEAUTO"));
+        assert!(parse_rtf(b"{\\rtf1 hello}").to_json().get("dde").is_none());
     }
 }
