@@ -443,6 +443,8 @@ fn redis_restarted_mid_run_the_worker_reconnects_and_finishes() {
             .stderr(Stdio::null())
             .spawn()
             .expect("start redis-server");
+        // Killed on drop: a failed assertion must not leave it running.
+        let c = KillOnDrop(c);
         assert!(
             poll_until(Duration::from_secs(10), || TcpStream::connect((
                 "127.0.0.1",
@@ -471,14 +473,14 @@ fn redis_restarted_mid_run_the_worker_reconnects_and_finishes() {
     );
     // SIGTERM: Redis writes its data and exits; then it comes back.
     let ok = Command::new("kill")
-        .args(["-TERM", &server_proc.id().to_string()])
+        .args(["-TERM", &server_proc.0.id().to_string()])
         .status()
         .unwrap()
         .success();
     assert!(ok);
-    server_proc.wait().unwrap();
+    server_proc.0.wait().unwrap();
     std::thread::sleep(Duration::from_millis(1500));
-    let mut server_proc = start_server();
+    let server_proc = start_server();
     let mut redis = Redis::connect(&url);
     redis.wait_loaded(&out);
     let at_restart = redis.xlen(&out);
@@ -488,8 +490,7 @@ fn redis_restarted_mid_run_the_worker_reconnects_and_finishes() {
     );
     let (code, log) = w.wait(Duration::from_secs(120));
     let results = redis.results(&out);
-    let _ = server_proc.kill();
-    let _ = server_proc.wait();
+    drop(server_proc);
     assert_eq!(code, 0, "{log}");
     let duplicates = check_results(&results, &by_sha);
     assert!(log.contains("reconnect"), "the worker reconnected:\n{log}");
@@ -597,4 +598,14 @@ fn search_errors_for_a_while_results_are_retried_not_lost() {
         &format!("{es}/_test/fail"),
         &format!(r#"{{"index": "{index2}", "count": 0}}"#),
     );
+}
+
+/// A child process killed (and reaped) when dropped.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
