@@ -298,6 +298,38 @@ pub fn default_consumer_name() -> String {
     format!("{host}-{}", std::process::id())
 }
 
+/// Wait for every receipt of one broker message; true when each of its
+/// items was scanned and saved by every connector (and there was at least
+/// one). Each failure is logged as `<label> ... ; <then>`.
+pub async fn wait_all_saved(
+    receipts: Vec<stoq_core::DeliveryReceipt>,
+    label: &str,
+    then: &str,
+) -> bool {
+    let mut saved = !receipts.is_empty();
+    for r in receipts {
+        match r.wait().await {
+            Some(stoq_core::Delivery::Saved { .. }) => {}
+            Some(stoq_core::Delivery::Unsaved {
+                scan_id,
+                failed_connectors,
+            }) => {
+                saved = false;
+                tracing::warn!(
+                    "{label} (scan {scan_id}) was not saved by {}; {then}",
+                    failed_connectors.join(", ")
+                );
+            }
+            Some(stoq_core::Delivery::Failed { reason }) => {
+                saved = false;
+                tracing::warn!("{label} was not scanned ({reason}); {then}");
+            }
+            None => saved = false,
+        }
+    }
+    saved
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -34,9 +34,8 @@ use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use serde_json::{Map, Value};
 use stoq_core::{
-    async_trait, Connector, Delivery, ModuleDescriptor, OptionDoc, OptionError, PluginClass,
-    PluginConfig, PluginInstance, PluginResult, Provider, ProviderItem, ProviderQueue,
-    StoqResponse,
+    async_trait, Connector, ModuleDescriptor, OptionDoc, OptionError, PluginClass, PluginConfig,
+    PluginInstance, PluginResult, Provider, ProviderItem, ProviderQueue, StoqResponse,
 };
 use uuid::Uuid;
 
@@ -339,29 +338,13 @@ impl RabbitMq {
             let retry_delay = o.retry_delay;
             let all_queued = !closed.load(Ordering::SeqCst);
             tokio::spawn(async move {
-                let mut saved = all_queued && !receipts.is_empty();
-                for r in receipts {
-                    match r.wait().await {
-                        Some(Delivery::Saved { .. }) => {}
-                        Some(Delivery::Unsaved {
-                            scan_id,
-                            failed_connectors,
-                        }) => {
-                            saved = false;
-                            tracing::warn!(
-                                "{name}: scan {scan_id} was not saved by {}; the message goes back to the queue",
-                                failed_connectors.join(", ")
-                            );
-                        }
-                        Some(Delivery::Failed { reason }) => {
-                            saved = false;
-                            tracing::warn!(
-                                "{name}: a message was not scanned ({reason}); it goes back to the queue"
-                            );
-                        }
-                        None => saved = false,
-                    }
-                }
+                let all_saved = crate::common::wait_all_saved(
+                    receipts,
+                    &format!("{name}: a message"),
+                    "it goes back to the queue",
+                )
+                .await;
+                let saved = all_queued && all_saved;
                 let result = if saved {
                     acker.ack(BasicAckOptions::default()).await
                 } else {

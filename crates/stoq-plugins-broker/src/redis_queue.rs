@@ -34,9 +34,9 @@ use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadReply};
 use redis::{AsyncConnectionConfig, Value as RValue};
 use serde_json::{json, Map, Value};
 use stoq_core::{
-    async_trait, Archiver, ArchiverResponse, Connector, Delivery, ModuleDescriptor, OptionDoc,
-    OptionError, Payload, PayloadMeta, PluginClass, PluginConfig, PluginInstance, PluginResult,
-    Provider, ProviderItem, ProviderQueue, Request, StoqResponse,
+    async_trait, Archiver, ArchiverResponse, Connector, ModuleDescriptor, OptionDoc, OptionError,
+    Payload, PayloadMeta, PluginClass, PluginConfig, PluginInstance, PluginResult, Provider,
+    ProviderItem, ProviderQueue, Request, StoqResponse,
 };
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
@@ -841,29 +841,12 @@ impl Provider for RedisQueue {
                 let name = self.name.clone();
                 let id = entry.id.clone();
                 tokio::spawn(async move {
-                    let mut all_saved = !receipts.is_empty();
-                    for r in receipts {
-                        match r.wait().await {
-                            Some(Delivery::Saved { .. }) => {}
-                            Some(Delivery::Unsaved {
-                                scan_id,
-                                failed_connectors,
-                            }) => {
-                                all_saved = false;
-                                tracing::warn!(
-                                    "{name}: entry {id} (scan {scan_id}) was not saved by {}; left pending for another attempt",
-                                    failed_connectors.join(", ")
-                                );
-                            }
-                            Some(Delivery::Failed { reason }) => {
-                                all_saved = false;
-                                tracing::warn!(
-                                    "{name}: entry {id} was not scanned ({reason}); left pending for another attempt"
-                                );
-                            }
-                            None => all_saved = false,
-                        }
-                    }
+                    let all_saved = crate::common::wait_all_saved(
+                        receipts,
+                        &format!("{name}: entry {id}"),
+                        "left pending for another attempt",
+                    )
+                    .await;
                     if all_saved {
                         let _ = ack_tx.send(id.clone());
                     }
