@@ -104,6 +104,16 @@ impl PluginConfig {
         }
     }
 
+    /// A string option that, when set, must not be blank (trimmed).
+    pub fn non_empty(&self, key: &str, default: &str) -> Result<String, OptionError> {
+        Ok(self
+            .parse_with(key, |v| match v.trim() {
+                "" => Err("must not be empty".to_string()),
+                t => Ok(t.to_string()),
+            })?
+            .unwrap_or_else(|| default.to_string()))
+    }
+
     /// A boolean: `1/yes/true/on` or `0/no/false/off`, any case (as Python's
     /// `getboolean`).
     pub fn bool(&self, key: &str, default: bool) -> Result<bool, OptionError> {
@@ -196,6 +206,18 @@ mod tests {
 
     fn cfg(pairs: &[(&str, &str)]) -> PluginConfig {
         PluginConfig::new("demo", pairs.iter().map(|(k, v)| (*k, *v)))
+    }
+
+    #[test]
+    fn non_empty_strings() {
+        let c = cfg(&[("a", "  x "), ("b", "   ")]);
+        assert_eq!(c.non_empty("a", "d").unwrap(), "x");
+        assert_eq!(c.non_empty("missing", "d").unwrap(), "d");
+        let e = c.non_empty("b", "d").unwrap_err();
+        assert_eq!(
+            (e.option.as_str(), e.reason.as_str()),
+            ("b", "must not be empty")
+        );
     }
 
     #[test]

@@ -174,17 +174,6 @@ pub struct RedisOptions {
     pub retries: u32,
 }
 
-fn non_empty(cfg: &PluginConfig, key: &str, default: &str) -> Result<String, OptionError> {
-    cfg.parse_with(key, |v| {
-        if v.trim().is_empty() {
-            Err("must not be empty".to_string())
-        } else {
-            Ok(v.trim().to_string())
-        }
-    })
-    .map(|v| v.unwrap_or_else(|| default.to_string()))
-}
-
 impl RedisOptions {
     pub fn from_config(cfg: &PluginConfig) -> Result<Self, OptionError> {
         let url = match cfg.get_str("redis_url").map(str::trim) {
@@ -197,12 +186,12 @@ impl RedisOptions {
                 u.to_string()
             }
             _ => {
-                let host = non_empty(cfg, "redis_host", "127.0.0.1")?;
+                let host = cfg.non_empty("redis_host", "127.0.0.1")?;
                 let port: u16 = cfg.number("redis_port", 6379)?;
                 format!("redis://{host}:{port}/")
             }
         };
-        let queue = non_empty(cfg, "redis_queue", "stoq")?;
+        let queue = cfg.non_empty("redis_queue", "stoq")?;
         let consumer = match cfg.get_str("redis_consumer").map(str::trim) {
             Some(c) if !c.is_empty() => c.to_string(),
             _ => common::default_consumer_name(),
@@ -232,15 +221,15 @@ impl RedisOptions {
         };
         Ok(RedisOptions {
             url,
-            group: non_empty(cfg, "redis_group", "stoq")?,
+            group: cfg.non_empty("redis_group", "stoq")?,
             consumer,
-            start_id: non_empty(cfg, "start_id", "0")?,
+            start_id: cfg.non_empty("start_id", "0")?,
             claim_idle: positive("claim_idle", 60.0)?,
             max_in_flight,
             read_block: positive("read_block", 2.0)?,
             exit_when_empty: cfg.bool("exit_when_empty", false)?,
             dead_letter,
-            results_stream: non_empty(cfg, "results_stream", "stoq-results")?,
+            results_stream: cfg.non_empty("results_stream", "stoq-results")?,
             results_list: cfg
                 .get_str("results_list")
                 .map(str::trim)

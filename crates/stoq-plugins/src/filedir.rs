@@ -244,13 +244,7 @@ pub struct FileDirOptions {
 /// A directory option: must not be empty; relative paths resolve as
 /// [`PluginConfig::path`] does.
 fn dir_option(cfg: &PluginConfig, key: &str, default: &str) -> Result<PathBuf, OptionError> {
-    cfg.parse_with(key, |v| {
-        if v.trim().is_empty() {
-            Err("must not be empty".to_string())
-        } else {
-            Ok(())
-        }
-    })?;
+    cfg.non_empty(key, default)?;
     Ok(cfg.path(key).unwrap_or_else(|| PathBuf::from(default)))
 }
 
