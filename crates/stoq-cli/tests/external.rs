@@ -363,15 +363,7 @@ fn v3_provider_feeds_run_and_archiver_tasks_come_back() {
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
     let docs = out.documents();
-    let mut names: Vec<String> = docs
-        .iter()
-        .map(|d| {
-            d["results"][0]["payload_meta"]["extra_data"]["filename"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
+    let mut names: Vec<String> = docs.iter().map(|d| filename(d).to_string()).collect();
     names.sort();
     assert_eq!(names, ["a.txt", "b.txt", "c.txt"]);
 
@@ -412,55 +404,66 @@ fn v3_provider_feeds_run_and_archiver_tasks_come_back() {
     }
 }
 
+/// The `filename` a v3_provider item carried.
+fn filename(doc: &Value) -> &str {
+    doc["results"][0]["payload_meta"]["extra_data"]["filename"]
+        .as_str()
+        .unwrap()
+}
+
+/// `stoq run` over two files through v3_provider with `-a worker`, one
+/// scan at a time (so the second call waits for no one and must get a
+/// fresh process after the first broke it): the results for `1-bad.txt`
+/// (content `bad`) and `2-ok.txt`, in that order.
+fn run_bad_then_ok(h: &Path, worker: &str, bad: &[u8], opts: &[&str]) -> (Out, Value, Value) {
+    let src = h.join("in");
+    std::fs::create_dir(&src).unwrap();
+    write(&src, "1-bad.txt", bad);
+    write(&src, "2-ok.txt", b"fine");
+    write(h, "stoq.cfg", b"[core]\nprovider_consumers = 1\n");
+    let source = format!("v3_provider:source_dir={}", src.display());
+    let plugins = v3_dir();
+    let mut args = vec![
+        "run",
+        "--plugin-dir",
+        s(&plugins),
+        "-P",
+        "v3_provider",
+        "-a",
+        worker,
+        "--plugin-opts",
+        &source,
+    ];
+    args.extend_from_slice(opts);
+    let out = stoq(h, &args);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let docs = out.documents();
+    let names: Vec<&str> = docs.iter().map(filename).collect();
+    assert_eq!(names, ["1-bad.txt", "2-ok.txt"], "{}", out.stdout);
+    let (bad, ok) = (docs[0].clone(), docs[1].clone());
+    (out, bad, ok)
+}
+
 #[test]
 fn a_hanging_plugin_is_killed_at_its_timeout_and_replaced() {
     if !have_python() {
         return;
     }
     let h = home();
-    let src = h.path().join("in");
-    std::fs::create_dir(&src).unwrap();
-    write(&src, "1-hang.txt", b"hang here");
-    write(&src, "2-ok.txt", b"fine");
-    // One scan at a time, so the second call waits for no one and must
-    // get a fresh process after the first was killed.
-    write(h.path(), "stoq.cfg", b"[core]\nprovider_consumers = 1\n");
-    let opt = format!("v3_provider:source_dir={}", src.display());
-    let out = stoq(
+    let (out, hung, ok) = run_bad_then_ok(
         h.path(),
-        &[
-            "run",
-            "--plugin-dir",
-            s(&v3_dir()),
-            "-P",
-            "v3_provider",
-            "-a",
-            "v3_hang",
-            "--plugin-opts",
-            &opt,
-            "v3_hang:timeout=2",
-            "v3_hang:processes=1",
-        ],
+        "v3_hang",
+        b"hang here",
+        &["v3_hang:timeout=2", "v3_hang:processes=1"],
     );
-    assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.took < Duration::from_secs(30), "took {:?}", out.took);
-    let docs = out.documents();
-    assert_eq!(docs.len(), 2, "{}", out.stdout);
-    for d in docs {
-        let name = d["results"][0]["payload_meta"]["extra_data"]["filename"]
-            .as_str()
-            .unwrap();
-        if name == "1-hang.txt" {
-            let errs = errors(&d);
-            assert!(
-                errs.iter().any(|e| e.contains("timed out after 2s")),
-                "{errs:?}"
-            );
-        } else {
-            // The next call got a fresh process.
-            assert_eq!(d["results"][0]["workers"]["v3_hang"]["ok"], true, "{d:#}");
-        }
-    }
+    let errs = errors(&hung);
+    assert!(
+        errs.iter().any(|e| e.contains("timed out after 2s")),
+        "{errs:?}"
+    );
+    // The next call got a fresh process.
+    assert_eq!(ok["results"][0]["workers"]["v3_hang"]["ok"], true, "{ok:#}");
 }
 
 #[test]
@@ -469,44 +472,22 @@ fn a_crashing_plugin_becomes_an_error_record_and_is_restarted() {
         return;
     }
     let h = home();
-    let src = h.path().join("in");
-    std::fs::create_dir(&src).unwrap();
-    write(&src, "1-crash.txt", b"crash now");
-    write(&src, "2-ok.txt", b"fine");
-    let opt = format!("v3_provider:source_dir={}", src.display());
-    let out = stoq(
+    let (_, crashed, ok) = run_bad_then_ok(
         h.path(),
-        &[
-            "run",
-            "--plugin-dir",
-            s(&v3_dir()),
-            "-P",
-            "v3_provider",
-            "-a",
-            "v3_crash",
-            "--plugin-opts",
-            &opt,
-            "v3_crash:processes=1",
-        ],
+        "v3_crash",
+        b"crash now",
+        &["v3_crash:processes=1"],
     );
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    let docs = out.documents();
-    assert_eq!(docs.len(), 2, "{}", out.stdout);
-    for d in docs {
-        let name = d["results"][0]["payload_meta"]["extra_data"]["filename"]
-            .as_str()
-            .unwrap();
-        if name == "1-crash.txt" {
-            let errs = errors(&d);
-            assert!(
-                errs.iter()
-                    .any(|e| e.contains("external plugin v3_crash exited") && e.contains("3")),
-                "{errs:?}"
-            );
-        } else {
-            assert_eq!(d["results"][0]["workers"]["v3_crash"]["ok"], true, "{d:#}");
-        }
-    }
+    let errs = errors(&crashed);
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("external plugin v3_crash exited") && e.contains('3')),
+        "{errs:?}"
+    );
+    assert_eq!(
+        ok["results"][0]["workers"]["v3_crash"]["ok"], true,
+        "{ok:#}"
+    );
 }
 
 #[test]
