@@ -380,7 +380,8 @@ impl ExternalPlugin {
                     .prefix("stoq-content-")
                     .tempfile()
                     .map_err(|e| err(format!("cannot create a content file: {e}")))?;
-                std::fs::write(f.path(), b)
+                tokio::fs::write(f.path(), b)
+                    .await
                     .map_err(|e| err(format!("cannot write a content file: {e}")))?;
                 files.push(f);
             }
