@@ -629,3 +629,85 @@ fn phish_generator_is_deterministic() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Base64 with 76-character lines, for building a MIME message.
+fn base64_lines(data: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ABC[(n >> (18 - 6 * i)) as usize & 63]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out.as_bytes()
+        .chunks(76)
+        .map(|l| String::from_utf8_lossy(l).into_owned() + "\r\n")
+        .collect()
+}
+
+/// DDE in every kind of attachment a phishing mail carries (xlsx, BIFF8
+/// xls, CSV, Word flat OPC XML, docx) is found by `-R filetype` through the
+/// e-mail, each attachment's links equal to oletools' msodde
+/// (testdata/office/expected.json).
+#[test]
+fn dde_attachments_found_through_filetype() {
+    let office = repo().join("testdata/office");
+    let expected: Value =
+        serde_json::from_slice(&std::fs::read(office.join("expected.json")).unwrap()).unwrap();
+    let files = [
+        "office-ooxml/dde-test.xlsx",
+        "office-ole/dde-test-decrypted.xls",
+        "csv/dde-in-csv.csv",
+        "office-xml/dde-in-word2007.xml",
+        "office-ooxml/dde-test.docx",
+    ];
+    let mut mail = String::from(
+        "From: billing@example.com\r\nTo: victim@example.org\r\nSubject: Invoice\r\n\
+         MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n\
+         --b1\r\nContent-Type: text/plain\r\n\r\nSee the attached files.\r\n",
+    );
+    for f in files {
+        let name = f.rsplit('/').next().unwrap();
+        mail.push_str(&format!(
+            "--b1\r\nContent-Type: application/octet-stream\r\n\
+             Content-Disposition: attachment; filename=\"{name}\"\r\n\
+             Content-Transfer-Encoding: base64\r\n\r\n{}",
+            base64_lines(&std::fs::read(office.join(f)).unwrap())
+        ));
+    }
+    mail.push_str("--b1--\r\n");
+    let dir = tempfile::tempdir().unwrap();
+    let eml = dir.path().join("dde.eml");
+    std::fs::write(&eml, mail).unwrap();
+    let out = stoq(&["scan", eml.to_str().unwrap(), "-R", "filetype"]);
+    assert_eq!(out["errors"], json!([]));
+    let mut found = BTreeMap::new();
+    for r in out["results"].as_array().unwrap() {
+        let name = r["payload_meta"]["extra_data"]["filename"].as_str();
+        if let (Some(name), Some(dde)) = (name, r["workers"]["olevba"]["dde"].as_array()) {
+            let links: BTreeSet<&str> = dde.iter().map(|d| d.as_str().unwrap()).collect();
+            found.insert(name.to_string(), links);
+        }
+    }
+    for f in files {
+        let name = f.rsplit('/').next().unwrap();
+        let want: BTreeSet<&str> = expected["msodde"][f]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l.as_str().unwrap().trim())
+            .collect();
+        assert!(!want.is_empty(), "{f}");
+        assert_eq!(found.get(name), Some(&want), "{name}");
+    }
+}

@@ -5,7 +5,7 @@
 //!
 //! | key | value |
 //! |---|---|
-//! | `filetype` | `OLE`, `OpenXML` or `PPT` (olevba's container type) |
+//! | `filetype` | `OLE`, `OpenXML`, `PPT`, `FlatOPC_XML` or `Word2003_XML` (olevba's container types), `Excel2003_XML` or `CSV` |
 //! | `vba_macros` | a VBA project (or compressed VBA source) is present |
 //! | `macros` | `[{container, stream, module, code}]`: `container` is the zip member or PPT record holding the VBA project (`null` for the document itself), `stream` the code stream's path, `module` olevba's file name (`ThisDocument.cls`), `code` the source (omitted when `include_code` is false) |
 //! | `autoexec`, `write`, `execute` | every distinct keyword of each MacroRaptor rule found in the code |
@@ -14,14 +14,15 @@
 //! | `matches` | MacroRaptor's `matches`: the first match of each rule that matched |
 //! | `xlm` | an Excel 4 macro sheet is present |
 //! | `xlm_sheets` | `[{name, visibility}]` of the macro sheets (`visibility` null for OOXML) |
-//! | `dde` | DDE/DDEAUTO field instructions |
+//! | `dde` | DDE/DDEAUTO field instructions, and Excel DDE links and formulas as `service topic` |
 //!
 //! `mraptor` results, only when the document has VBA macros (the public
 //! plugin's shape, key spelled `suspicous` as there): `{suspicous, flags:
 //! ["AutoExec", "Write", "Execute"] subset, filetype, matches}`.
 //!
-//! Both return nothing for files that are neither OLE2 nor zip-based
-//! Office documents; `mraptor` also for documents without VBA.
+//! Both return nothing for files that are neither OLE2, zip-based nor
+//! XML Office documents (text gets an `olevba` result only when it holds a
+//! CSV DDE formula); `mraptor` also for documents without VBA.
 
 use std::sync::Arc;
 

@@ -25,8 +25,9 @@
 //! DDE: Word 97-2003 field instructions (between the 0x13 and 0x14/0x15
 //! field marks, in every stream, as oletools' msodde scans them) and
 //! OOXML `w:fldSimple/@w:instr` and `w:instrText` runs between `w:fldChar`
-//! begin/end; fields whose instruction starts with `DDE` (DDE, DDEAUTO)
-//! are reported.
+//! begin/end (also in Word 2003 XML and flat OPC files); fields whose
+//! instruction starts with `DDE` (DDE, DDEAUTO) are reported. Excel DDE
+//! links (BIFF8, xlsx, xlsb, Excel 2003 XML, CSV) come from [`crate::dde`].
 
 use std::collections::HashSet;
 use std::io::Read;
@@ -36,6 +37,7 @@ use regex::bytes::Regex as BytesRegex;
 use serde_json::{json, Map, Value};
 
 use crate::compound::{is_ole, CompoundFile, EntryType};
+use crate::dde;
 use crate::mraptor::{self, Verdict};
 use crate::ovba::{
     decode_codepage, decode_utf16le, decompress_limited, module_extensions, parse_dir,
@@ -176,9 +178,10 @@ impl VbaReport {
     }
 }
 
-/// Analyse an Office document. `None` when `data` is neither an OLE2 file
-/// nor a zip-based Office file (a zip without `[Content_Types].xml` and
-/// without VBA is not one). Never panics.
+/// Analyse an Office document. `None` when `data` is neither an OLE2 file,
+/// a zip-based Office file (a zip without `[Content_Types].xml` and
+/// without VBA is not one), an Office XML file, nor text with a CSV DDE
+/// formula. Never panics.
 pub fn find_vba(data: &[u8]) -> Option<VbaReport> {
     if is_ole(data) {
         let mut report = VbaReport {
@@ -197,7 +200,71 @@ pub fn find_vba(data: &[u8]) -> Option<VbaReport> {
     if data.starts_with(b"PK") {
         return analyse_zip(data);
     }
-    None
+    if let Some(kind) = office_xml_kind(data) {
+        return Some(analyse_office_xml(data, kind));
+    }
+    let links = dde::csv_links(data);
+    if links.is_empty() || data[..data.len().min(4096)].contains(&0) {
+        return None;
+    }
+    let mut report = VbaReport {
+        filetype: "CSV",
+        ..VbaReport::default()
+    };
+    for link in links {
+        add_link(&mut report, &link);
+    }
+    Some(report)
+}
+
+/// olevba's name for an Office XML document (Word 2003 XML, flat OPC) or
+/// ours for an Excel 2003 XML spreadsheet; `None` for anything else.
+fn office_xml_kind(data: &[u8]) -> Option<&'static str> {
+    let head = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
+    let head = head.trim_ascii_start();
+    if !head.starts_with(b"<") {
+        return None;
+    }
+    let head = &head[..head.len().min(4096)];
+    if find(head, b"http://schemas.microsoft.com/office/2006/xmlPackage").is_some() {
+        Some("FlatOPC_XML")
+    } else if find(
+        head,
+        b"http://schemas.microsoft.com/office/word/2003/wordml",
+    )
+    .is_some()
+    {
+        Some("Word2003_XML")
+    } else if find(head, b"urn:schemas-microsoft-com:office:spreadsheet").is_some() {
+        Some("Excel2003_XML")
+    } else {
+        None
+    }
+}
+
+/// An Office XML document: Word fields and, for spreadsheets, `ddeLink`
+/// elements and cell formulas.
+fn analyse_office_xml(data: &[u8], kind: &'static str) -> VbaReport {
+    let mut report = VbaReport {
+        filetype: kind,
+        ..VbaReport::default()
+    };
+    let text = String::from_utf8_lossy(data);
+    if kind != "Excel2003_XML" {
+        for field in ooxml_fields(&text) {
+            add_dde(&mut report, &field);
+        }
+    }
+    if kind != "Word2003_XML" {
+        for link in dde::xml_dde_links(&text)
+            .into_iter()
+            .chain(dde::xml_cell_formulas(&text))
+        {
+            add_link(&mut report, &link);
+        }
+    }
+    finish(&mut report);
+    report
 }
 
 fn finish(report: &mut VbaReport) {
@@ -220,7 +287,7 @@ fn analyse_ole_document(cf: &CompoundFile<'_>, report: &mut VbaReport) {
     } else {
         analyse_vba_ole(cf, None, report);
     }
-    detect_xlm_biff(cf, report);
+    scan_workbook_biff(cf, report);
     if cf.is_stream("WordDocument") {
         word_dde(cf, report);
     }
@@ -510,9 +577,10 @@ fn extract_project(
     }
 }
 
-/// BOUNDSHEET records of type "Excel 4.0 macro sheet" in the workbook
-/// stream (BIFF8 `Workbook` or BIFF5 `Book`).
-fn detect_xlm_biff(cf: &CompoundFile<'_>, report: &mut VbaReport) {
+/// The workbook stream (BIFF8 `Workbook` or BIFF5 `Book`): BOUNDSHEET
+/// records of type "Excel 4.0 macro sheet", and (BIFF8) SUPBOOK records
+/// that link to a DDE source.
+fn scan_workbook_biff(cf: &CompoundFile<'_>, report: &mut VbaReport) {
     let Some((stream, biff8)) = cf
         .read_path("Workbook")
         .map(|s| (s, true))
@@ -562,6 +630,11 @@ fn detect_xlm_biff(cf: &CompoundFile<'_>, report: &mut VbaReport) {
                     name,
                     visibility: Some(visibility),
                 });
+            }
+            dde::BIFF_SUPBOOK if biff8 => {
+                if let Some(link) = dde::biff_supbook(body) {
+                    add_link(report, &link);
+                }
             }
             _ => {}
         }
@@ -622,6 +695,13 @@ fn add_dde(report: &mut VbaReport, field: &str) {
     let is_dde = f.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("dde"));
     if is_dde && report.dde.len() < MAX_FIELDS {
         push_unique(&mut report.dde, f);
+    }
+}
+
+/// A DDE link found outside a Word field (no `DDE` prefix to check).
+fn add_link(report: &mut VbaReport, link: &str) {
+    if report.dde.len() < MAX_FIELDS {
+        push_unique(&mut report.dde, link.trim());
     }
 }
 
@@ -705,7 +785,16 @@ fn analyse_zip_inner(data: &[u8]) -> Option<VbaReport> {
             }
         }
         let ole = got == 8 && head == crate::compound::MAGIC;
-        if !ole && !is_field_part {
+        // Spreadsheet parts that may hold DDE links: SpreadsheetML parts
+        // (`ddeLink` in externalLinks, wherever in `xl/` the part was put)
+        // and XLSB binary parts (BrtBeginSupBook). Sheets and shared
+        // strings are left out: they are large and never hold one.
+        let in_xl = lower.starts_with("xl/")
+            && !lower.starts_with("xl/worksheets/")
+            && !lower.starts_with("xl/sharedstrings.");
+        let xml_link_part = in_xl && lower.ends_with(".xml");
+        let xlsb_part = !ole && in_xl && lower.ends_with(".bin");
+        if !ole && !is_field_part && !xml_link_part && !xlsb_part {
             continue;
         }
         if report.read_budget < f.size() {
@@ -722,6 +811,14 @@ fn analyse_zip_inner(data: &[u8]) -> Option<VbaReport> {
         report.read_budget = report.read_budget.saturating_sub(body.len() as u64);
         if ole {
             analyse_ole_bytes(&body, Some(name), &mut report, 1);
+        } else if xlsb_part {
+            for link in dde::xlsb_links(&body) {
+                add_link(&mut report, &link);
+            }
+        } else if xml_link_part {
+            for link in dde::xml_dde_links(&String::from_utf8_lossy(&body)) {
+                add_link(&mut report, &link);
+            }
         } else {
             for field in ooxml_fields(&String::from_utf8_lossy(&body)) {
                 add_dde(&mut report, &field);
@@ -814,7 +911,11 @@ pub(crate) fn unescape_xml(s: &str) -> String {
     while let Some(i) = rest.find('&') {
         out.push_str(&rest[..i]);
         rest = &rest[i..];
-        let Some(semi) = rest[..rest.len().min(12)].find(';') else {
+        // Bytes, not a str slice: 12 bytes may end inside a character.
+        let Some(semi) = rest.as_bytes()[..rest.len().min(12)]
+            .iter()
+            .position(|&b| b == b';')
+        else {
             out.push('&');
             rest = &rest[1..];
             continue;
@@ -869,6 +970,8 @@ mod tests {
             ["DDEAUTO a \"b\"", " DDE c:\\\\x \"/k calc\" "]
         );
         assert_eq!(unescape_xml("&lt;&#65;&#x42;&bogus;&"), "<AB&bogus;&");
+        // A multi-byte character across the 12-byte entity window (fuzzing).
+        assert_eq!(unescape_xml("&abcdefghij€;"), "&abcdefghij€;");
     }
 
     #[test]

@@ -91,7 +91,7 @@ fn streams_equal_live_olefile() {
         return;
     };
     let live = live.as_object().unwrap();
-    assert_eq!(live.len(), 10);
+    assert_eq!(live.len(), 12);
     for (path, want) in live {
         assert_eq!(
             &olefile_view(&common::read(path)),

@@ -110,7 +110,7 @@ fn macro_flags_equal_live_mraptor() {
         return;
     };
     let live = live.as_object().unwrap();
-    assert_eq!(live.len(), 20);
+    assert_eq!(live.len(), 25);
     for (path, want) in live {
         let Some(r) = find_vba(&common::read(path)) else {
             assert_eq!(want["vba_macros"], false, "{path}");
@@ -199,45 +199,113 @@ fn dde_fields_are_found() {
     }
 }
 
+/// Our DDE links of `path` the way msodde prints them: trimmed, a set
+/// (msodde repeats a field per stream it is found in); for Word 97
+/// binaries non-ASCII shown as '?' (msodde reads that text byte by byte),
+/// for RTF as the `'xx` left of a `\'xx` escape (msodde keeps the escape's
+/// text). RTF comes from the `rtf` worker's parser, the rest from olevba's.
+fn ours_as_msodde(path: &str) -> BTreeSet<String> {
+    let data = common::read(path);
+    let dde = if path.ends_with(".rtf") {
+        stoq_plugins_office::parse_rtf(&data).dde
+    } else {
+        find_vba(&data)
+            .unwrap_or_else(|| panic!("{path}: no report"))
+            .dde
+    };
+    dde.iter()
+        .map(|f| {
+            f.chars()
+                .map(|c| match c {
+                    c if c.is_ascii() => c.to_string(),
+                    _ if path.ends_with(".doc") => "?".to_string(),
+                    c if path.ends_with(".rtf") && u32::from(c) < 0x100 => {
+                        format!("'{:02x}", u32::from(c))
+                    }
+                    c => c.to_string(),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn as_set(lines: &Value) -> BTreeSet<String> {
+    lines
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().trim().to_string())
+        .collect()
+}
+
+/// Every DDE test document (Word binary/OOXML/XML, RTF, Excel BIFF8/xlsx/
+/// xlsb/xlsm/XML, CSV, clean ones) gives msodde's links (expected.json).
+#[test]
+fn dde_links_equal_msodde() {
+    let expected = common::expected();
+    let docs = expected["msodde"].as_object().unwrap();
+    assert!(docs.len() >= 14);
+    for (path, want) in docs {
+        assert_eq!(ours_as_msodde(path), as_set(want), "{path}");
+    }
+    // The report says what kind of file it read.
+    for (path, kind) in [
+        ("office-ole/dde-test-decrypted.xls", "OLE"),
+        ("office-ooxml/dde-test.xlsb", "OpenXML"),
+        ("office-xml/dde-in-word2003.xml", "Word2003_XML"),
+        ("office-xml/dde-in-word2007.xml", "FlatOPC_XML"),
+        ("office-xml/dde-in-excel2003.xml", "Excel2003_XML"),
+        ("csv/dde-in-csv.csv", "CSV"),
+    ] {
+        assert_eq!(
+            find_vba(&common::read(path)).unwrap().filetype,
+            kind,
+            "{path}"
+        );
+    }
+}
+
 const LIVE_DDE: &str = r#"
 import json
 from oletools import msodde
 out = {}
-for p in ['office-ole/dde-test-from-office2016.doc', 'office-ooxml/dde-test.docx', 'office-ooxml/harmless-clean.docm']:
-    text = msodde.process_file(p, msodde.FIELD_FILTER_DDE)
-    out[p] = sorted({l.strip() for l in text.split('\n') if l.strip()})
+for p in json.load(open('expected.json'))['msodde']:
+    out[p] = msodde.process_file(p, msodde.FIELD_FILTER_DDE).split('\n')
 print(json.dumps(out))
 "#;
 
 #[test]
-fn dde_fields_equal_live_msodde() {
+fn dde_links_equal_live_msodde() {
     let Some(live) = common::python("msodde", LIVE_DDE) else {
         return;
     };
     for (path, want) in live.as_object().unwrap() {
-        let r = find_vba(&common::read(path)).unwrap();
-        // msodde reads Word 97 text byte by byte and shows non-ASCII as '?'.
-        let ours: BTreeSet<String> = r
-            .dde
-            .iter()
-            .map(|f| {
-                if path.ends_with(".doc") {
-                    f.chars()
-                        .map(|c| if c.is_ascii() { c } else { '?' })
-                        .collect()
-                } else {
-                    f.clone()
-                }
-            })
-            .collect();
-        let want: BTreeSet<String> = want
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s.as_str().unwrap().to_string())
-            .collect();
-        assert_eq!(ours, want, "{path} (live msodde)");
+        let mut want = as_set(want);
+        want.remove("");
+        assert_eq!(ours_as_msodde(path), want, "{path} (live msodde)");
     }
+}
+
+/// Text that is not CSV with a DDE formula gets no olevba report.
+#[test]
+fn plain_text_gets_no_report() {
+    for text in [
+        &b"just text | with a pipe and a bang!"[..],
+        b"=SUM(A1:A3),x\n1,2\n",
+        b"<?xml version=\"1.0\"?><a>=cmd|'x'!A0</a>",
+        b"=cmd|'/c calc'!A0\0binary",
+    ] {
+        assert!(
+            find_vba(text).is_none(),
+            "{}",
+            String::from_utf8_lossy(text)
+        );
+    }
+    // The same formula alone is a CSV DDE link.
+    assert_eq!(
+        find_vba(b"=cmd|'/c calc'!A0").unwrap().dde,
+        ["cmd '/c calc'"]
+    );
 }
 
 async fn scan(shape: Shape, data: Vec<u8>) -> Option<WorkerResponse> {
@@ -262,6 +330,8 @@ async fn golden_worker_output() {
             "office-ole/excel4_sample_macro.xls",
             "excel4_sample_macro.xls",
         ),
+        ("office-ooxml/dde-test.xlsb", "dde-test.xlsb"),
+        ("office-xml/dde-in-excel2003.xml", "dde-in-excel2003.xml"),
     ] {
         let data = common::read(file);
         let r = scan(OLEVBA, data.clone()).await.unwrap();

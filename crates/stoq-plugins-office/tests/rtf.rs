@@ -84,7 +84,7 @@ fn objects_equal_live_rtfobj() {
         return;
     };
     let live = live.as_object().unwrap();
-    assert_eq!(live.len(), 6);
+    assert_eq!(live.len(), 7);
     for (path, want) in live {
         assert_eq!(
             rtfobj_view(&common::read(path)),

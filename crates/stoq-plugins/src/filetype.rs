@@ -14,7 +14,9 @@
 //! this build: every payload goes to `mimetype` (so its type is in the
 //! results), archives and zip-based documents to `decompress`, PE files to
 //! `peinfo` and `pecarve`, OLE2 files to `ole` and `pecarve`, Office
-//! documents and anything labelled with macros to `mraptor`, Java classes
+//! documents (OLE2, OOXML, Office XML) and anything labelled with macros
+//! to `olevba` and `mraptor` (OOXML and plain text, which may be CSV
+//! with DDE formulas, to `olevba` only), Java classes
 //! to `javaclass`, RTF to `rtf`, PDF to `pdf`, Flash to `swfcarve`, e-mail
 //! to `smtp`, TNEF to `tnef`, each only when that plugin is built in.
 //!
@@ -91,8 +93,12 @@ pub fn builtin_routes() -> Vec<Route> {
         ("application/vnd.ms-cab-compressed", ARCHIVE),
         ("application/x-rar", ARCHIVE),
         // Zip-based documents: their parts (embedded objects, macros,
-        // media) are payloads of their own.
-        ("application/vnd.openxmlformats-officedocument.*", ARCHIVE),
+        // media) are payloads of their own. OOXML also goes to `olevba`:
+        // DDE fields and links need no macros ("*macro*" below).
+        (
+            "application/vnd.openxmlformats-officedocument.*",
+            &["decompress", "olevba"],
+        ),
         ("application/vnd.oasis.opendocument.*", ARCHIVE),
         ("application/vnd.sun.xml.*", ARCHIVE),
         ("application/epub+zip", ARCHIVE),
@@ -111,6 +117,10 @@ pub fn builtin_routes() -> Vec<Route> {
         // Other documents whose directory shows VBA or XLM macros (by
         // label: "... with VBA macros", "... (macro-enabled)").
         ("*macro*", &["olevba", "mraptor"]),
+        // Office documents saved as one XML file (VBA, DDE), and text,
+        // which may be CSV with DDE formulas (`=cmd|' /c calc'!A0`).
+        ("Microsoft * XML *", &["olevba", "mraptor"]),
+        ("text/plain", &["olevba"]),
         // Other documents, Flash and mail.
         ("text/rtf", &["rtf"]),
         ("application/pdf", &["pdf"]),

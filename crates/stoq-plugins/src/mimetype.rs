@@ -1066,6 +1066,31 @@ mod text {
         t[..end].strip_suffix(b"\r").unwrap_or(&t[..end])
     }
 
+    /// Office documents saved as one XML file (by their root namespace):
+    /// Word 2003 XML, flat OPC (Word/Excel/PowerPoint 2007+ "XML" formats)
+    /// and Excel 2003 XML spreadsheets. They can hold DDE fields and, the
+    /// first two, VBA projects.
+    fn office_xml(head: &[u8]) -> Option<Detected> {
+        let kinds: [(&[u8], &str); 3] = [
+            (
+                b"http://schemas.microsoft.com/office/2006/xmlPackage",
+                "Microsoft Office flat OPC XML document",
+            ),
+            (
+                b"http://schemas.microsoft.com/office/word/2003/wordml",
+                "Microsoft Word 2003 XML document",
+            ),
+            (
+                b"urn:schemas-microsoft-com:office:spreadsheet",
+                "Microsoft Excel 2003 XML spreadsheet",
+            ),
+        ];
+        kinds
+            .iter()
+            .find(|(ns, _)| find(head, ns).is_some())
+            .map(|(_, label)| Detected::new("text/xml", label, "xml"))
+    }
+
     /// The kinds of text libmagic names, in the order its rules win.
     fn subtype(t: &[u8], truncated: bool) -> Option<Detected> {
         if json(t, truncated) {
@@ -1082,7 +1107,7 @@ mod text {
             return Some(if find(head, b"<svg").is_some() {
                 Detected::new("image/svg+xml", "SVG image", "svg")
             } else {
-                Detected::new("text/xml", "XML document", "xml")
+                office_xml(head).unwrap_or_else(|| Detected::new("text/xml", "XML document", "xml"))
             });
         }
         let trimmed = t.trim_ascii_start();
@@ -1468,6 +1493,32 @@ mod tests {
         ];
         for (data, want) in cases {
             assert_eq!(mime(data), *want, "{:?}", String::from_utf8_lossy(data));
+        }
+    }
+
+    #[test]
+    fn office_xml_documents_are_named() {
+        for (root, label) in [
+            (
+                r#"<pkg:package xmlns:pkg="http://schemas.microsoft.com/office/2006/xmlPackage">"#,
+                "Microsoft Office flat OPC XML document",
+            ),
+            (
+                r#"<w:wordDocument xmlns:w="http://schemas.microsoft.com/office/word/2003/wordml">"#,
+                "Microsoft Word 2003 XML document",
+            ),
+            (
+                r#"<Workbook xmlns="urn:schemas-microsoft-com:office:spreadsheet">"#,
+                "Microsoft Excel 2003 XML spreadsheet",
+            ),
+            (
+                r#"<feed xmlns="http://www.w3.org/2005/Atom">"#,
+                "XML document",
+            ),
+        ] {
+            let doc = format!("<?xml version=\"1.0\"?>\n{root}</x>");
+            let d = detect(doc.as_bytes());
+            assert_eq!((d.mimetype, d.label), ("text/xml", label), "{root}");
         }
     }
 

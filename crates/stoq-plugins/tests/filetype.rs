@@ -132,21 +132,34 @@ fn default_table_routes() {
             &["mimetype", "decompress"],
         ),
         (
-            "office-ooxml/embedded-simple-2007.pptx",
-            &["mimetype", "decompress"],
-        ),
-        (
             "office-ooxml/embedded-simple-2007.odt",
             &["mimetype", "decompress"],
         ),
         ("pe/cli-32.exe", &["mimetype", "peinfo", "pecarve"]),
         ("pe/nsDialogs.dll", &["mimetype", "peinfo", "pecarve"]),
-        ("misc/stoq-scan_rules.yar", &["mimetype"]),
         ("elf/libdl-armhf.so.2", &["mimetype"]),
     ];
     for (path, want) in cases {
         assert_eq!(workers_for(&d, path), *want, "{path}");
     }
+    // OOXML (DDE without macros) and plain text (CSV with DDE formulas)
+    // also go to olevba when it is built in.
+    let office = cfg!(feature = "office");
+    let ooxml: &[&str] = if office {
+        &["mimetype", "decompress", "olevba"]
+    } else {
+        &["mimetype", "decompress"]
+    };
+    let text: &[&str] = if office {
+        &["mimetype", "olevba"]
+    } else {
+        &["mimetype"]
+    };
+    assert_eq!(
+        workers_for(&d, "office-ooxml/embedded-simple-2007.pptx"),
+        ooxml
+    );
+    assert_eq!(workers_for(&d, "misc/stoq-scan_rules.yar"), text);
 }
 
 #[test]
@@ -199,7 +212,14 @@ fn add_routes_overrides_per_type_and_extends() {
         workers_for(&d, "images/png_331x90x8_truncated.png"),
         ["exif", "yara"]
     );
-    assert!(workers_for(&d, "misc/stoq-scan_rules.yar").is_empty());
+    assert_eq!(
+        workers_for(&d, "misc/stoq-scan_rules.yar"),
+        if cfg!(feature = "office") {
+            &["olevba"][..]
+        } else {
+            &[]
+        }
+    );
 }
 
 #[test]
