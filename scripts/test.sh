@@ -26,12 +26,13 @@ fi
 # $STOQ_TEST_PYTHON and skip the live comparison (saying so) when it is
 # unset; they still compare with the expected answers kept in testdata/.
 venv=target/pyenv
-stamp="$venv/.stoq-tools-v1"
+stamp="$venv/.stoq-tools-v2"
 if [ ! -f "$stamp" ] && command -v python3 >/dev/null; then
     echo "scripts/test.sh: installing the Python reference tools into $venv" >&2
     if python3 -m venv "$venv" >/dev/null 2>&1 \
         && "$venv/bin/pip" install -q --disable-pip-version-check \
-            pefile==2024.8.26 olefile==0.47 oletools==0.60.2 pypdf==7.1.0 >&2; then
+            pefile==2024.8.26 olefile==0.47 oletools==0.60.2 pypdf==7.1.0 \
+            msoffcrypto-tool==6.1.0 >&2; then
         touch "$stamp"
     else
         echo "scripts/test.sh: could not install the Python tools; live comparisons will be skipped" >&2

@@ -711,3 +711,49 @@ fn dde_attachments_found_through_filetype() {
         assert_eq!(found.get(name), Some(&want), "{name}");
     }
 }
+
+/// Documents encrypted with Excel's default password are opened by the
+/// default route: an encrypted .xlsm goes to `ole`, which extracts the
+/// decrypted package, whose macros `olevba`/`mraptor` then see (oletools:
+/// modules DieseArbeitsmappe, Modul1, Tabelle1; flags A--); an encrypted
+/// .xls is decrypted in place by `olevba`, which finds its DDE link.
+#[test]
+fn encrypted_documents_opened_through_filetype() {
+    let dir = repo().join("testdata/office/encrypted");
+    let xlsm = dir.join("autostart-encrypt-standardpassword.xlsm");
+    let out = stoq(&["scan", xlsm.to_str().unwrap(), "-R", "filetype"]);
+    assert_eq!(out["errors"], json!([]));
+    let results = out["results"].as_array().unwrap();
+    let root = &results[0];
+    assert_eq!(
+        root["workers"]["ole"]["encryption"]["password"],
+        "VelvetSweatshop"
+    );
+    let package: Vec<&Value> = results
+        .iter()
+        .filter(|r| r["payload_meta"]["extra_data"]["decrypted"]["method"] == "agile")
+        .collect();
+    assert_eq!(package.len(), 1);
+    let p = package[0];
+    assert_eq!(p["extracted_by"], json!(["ole"]));
+    assert_eq!(p["workers"]["olevba"]["vba_macros"], true);
+    assert_eq!(p["workers"]["olevba"]["flags"], "A--");
+    let modules: BTreeSet<&str> = p["workers"]["olevba"]["macros"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["module"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        modules,
+        BTreeSet::from(["DieseArbeitsmappe.cls", "Modul1.bas", "Tabelle1.cls"])
+    );
+    assert_eq!(p["workers"]["mraptor"]["flags"], json!(["AutoExec"]));
+
+    let xls = dir.join("dde-test-encrypt-standardpassword.xls");
+    let out = stoq(&["scan", xls.to_str().unwrap(), "-R", "filetype"]);
+    let root = &out["results"][0];
+    assert_eq!(root["workers"]["olevba"]["dde"], json!(["cmd /c calc.exe"]));
+    assert_eq!(root["workers"]["olevba"]["encryption"]["method"], "rc4");
+    assert_eq!(root["workers"]["ole"]["encryption"]["decrypted"], true);
+}

@@ -22,7 +22,7 @@ use std::sync::OnceLock;
 use regex::Regex;
 
 use crate::ovba::{decode_codepage, decode_utf16le};
-use crate::util::{u16_at, u32_at};
+use crate::util::{u16_at, u32_at, xml_attrs};
 
 /// The SUPBOOK record type of BIFF8.
 pub(crate) const BIFF_SUPBOOK: u16 = 0x01AE;
@@ -109,28 +109,15 @@ fn xlsb_string(body: &[u8], off: usize) -> (String, usize) {
     }
 }
 
-fn xml_regexes() -> &'static (Regex, Regex, Regex) {
-    static RE: OnceLock<(Regex, Regex, Regex)> = OnceLock::new();
+fn xml_regexes() -> &'static (Regex, Regex) {
+    static RE: OnceLock<(Regex, Regex)> = OnceLock::new();
     RE.get_or_init(|| {
         (
             // A ddeLink start tag (any prefix, any case as msodde).
             Regex::new(r"(?i)<(?:[a-z_][\w.-]*:)?ddelink\b([^>]*)>").expect("constant pattern"),
             // A Cell start tag.
             Regex::new(r"(?i)<(?:[a-z_][\w.-]*:)?cell\b([^>]*)>").expect("constant pattern"),
-            // An attribute (prefix dropped): name="value" or name='value'.
-            Regex::new(r#"(?:[A-Za-z_][\w.-]*:)?([A-Za-z_][\w.-]*)\s*=\s*(?:"([^"]*)"|'([^']*)')"#)
-                .expect("constant pattern"),
         )
-    })
-}
-
-/// The attributes of a start tag's attribute text, names without prefix.
-fn attributes(attrs: &str) -> impl Iterator<Item = (&str, String)> {
-    let (_, _, attr_re) = xml_regexes();
-    attr_re.captures_iter(attrs).filter_map(|c| {
-        let name = c.get(1)?.as_str();
-        let value = c.get(2).or_else(|| c.get(3))?.as_str();
-        Some((name, crate::vba::unescape_xml(value)))
     })
 }
 
@@ -143,12 +130,12 @@ pub(crate) fn xml_dde_links(xml: &str) -> Vec<String> {
     {
         return Vec::new();
     }
-    let (link_re, _, _) = xml_regexes();
+    let (link_re, _) = xml_regexes();
     link_re
         .captures_iter(xml)
         .take(MAX_LINKS)
         .map(|c| {
-            let attrs: Vec<_> = attributes(c.get(1).map_or("", |m| m.as_str())).collect();
+            let attrs: Vec<_> = xml_attrs(c.get(1).map_or("", |m| m.as_str())).collect();
             ["ddeService", "ddeTopic"]
                 .iter()
                 .filter_map(|want| attrs.iter().find(|(n, _)| n == want))
@@ -161,11 +148,11 @@ pub(crate) fn xml_dde_links(xml: &str) -> Vec<String> {
 
 /// DDE formulas of an XML spreadsheet's cells (`ss:Formula` attributes).
 pub(crate) fn xml_cell_formulas(xml: &str) -> Vec<String> {
-    let (_, cell_re, _) = xml_regexes();
+    let (_, cell_re) = xml_regexes();
     let mut out = Vec::new();
     for c in cell_re.captures_iter(xml) {
         let attrs = c.get(1).map_or("", |m| m.as_str());
-        let formula = attributes(attrs).find(|(n, _)| n.eq_ignore_ascii_case("formula"));
+        let formula = xml_attrs(attrs).find(|(n, _)| n.eq_ignore_ascii_case("formula"));
         if let Some(link) = formula.and_then(|(_, f)| formula_link(&f)) {
             out.push(link);
             if out.len() >= MAX_LINKS {

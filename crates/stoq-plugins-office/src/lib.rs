@@ -31,6 +31,7 @@
 //!   scan use memory or time far beyond their size.
 
 pub mod compound;
+pub mod crypto;
 mod dde;
 pub mod mraptor;
 pub mod ole;

@@ -11,6 +11,7 @@
 //! | `streams` | `[{path, size}]`: every stream reached from the root, olefile `listdir()` order; `path` joins names with `/` (control characters such as `\u0001` kept) |
 //! | `storages` | paths of every storage |
 //! | `ole10native` | `[{stream, label, filename, src_path, tmp_path, size, sha256}]` per parsed `\x01Ole10Native` stream (only when there is one) |
+//! | `encryption` | only for encrypted documents: `{method, decrypted, password}` (see [`crate::crypto`]; `method` is `agile`, `standard`, `extensible`, `rc4`, `rc4_cryptoapi`, `xor`, `word` or `powerpoint`), plus `note` saying why it was not decrypted |
 //!
 //! Extracted payloads (`should_archive = false`, as the public plugin):
 //! every stream (option `extract_streams`, up to `max_stream_size`) with
@@ -19,6 +20,14 @@
 //! replaced by the file it holds, with `extra_data {index, name (suffixed
 //! with _<filename>), filename, ole10native: {label, src_path, tmp_path}}`;
 //! embedded files are extracted even when `extract_streams` is false.
+//!
+//! Encrypted documents are decrypted with the first of `passwords` that
+//! opens them (Excel's `VelvetSweatshop` first): an encrypted OOXML
+//! container's `EncryptedPackage` stream is replaced by the decrypted
+//! package (the .docx/.xlsm... itself, extracted even when
+//! `extract_streams` is false) and an encrypted workbook's `Workbook`
+//! stream by its decrypted records; both with `extra_data.decrypted =
+//! {method, password}`.
 
 use std::sync::Arc;
 
@@ -29,6 +38,7 @@ use stoq_core::{
 };
 
 use crate::compound::{is_ole, CompoundFile};
+use crate::crypto::{self, Encryption};
 use crate::oleobj::{parse_native, NativeObject};
 use crate::util::{error_records, parse_size, sha256_hex};
 
@@ -50,6 +60,11 @@ const OPTIONS: &[OptionDoc] = &[
         "streams and embedded files larger than this many bytes (k/m/g suffixes allowed) are \
          listed but not extracted",
     ),
+    OptionDoc::new(
+        "passwords",
+        "VelvetSweatshop,/01Hannes Ruescher/01,123,1234,12345,123456,4321",
+        "comma list of passwords tried on encrypted documents, in order (empty: none)",
+    ),
 ];
 
 /// Options of the `ole` worker.
@@ -57,6 +72,8 @@ const OPTIONS: &[OptionDoc] = &[
 pub struct OleOptions {
     pub extract_streams: bool,
     pub max_stream_size: u64,
+    /// Tried in order on encrypted documents.
+    pub passwords: Vec<String>,
 }
 
 impl Default for OleOptions {
@@ -64,6 +81,7 @@ impl Default for OleOptions {
         OleOptions {
             extract_streams: true,
             max_stream_size: DEFAULT_MAX_STREAM_SIZE,
+            passwords: crypto::default_passwords(),
         }
     }
 }
@@ -76,6 +94,9 @@ impl OleOptions {
             max_stream_size: cfg
                 .parse_with("max_stream_size", parse_size)?
                 .unwrap_or(DEFAULT_MAX_STREAM_SIZE),
+            passwords: cfg
+                .get_str("passwords")
+                .map_or_else(crypto::default_passwords, crypto::password_list),
         })
     }
 }
@@ -123,6 +144,11 @@ pub struct OleReport {
     pub streams: Vec<OleStream>,
     pub storages: Vec<String>,
     pub ole10native: Vec<OleNative>,
+    /// How the document is encrypted, if it is.
+    pub encryption: Option<Encryption>,
+    /// The decrypted content that replaces a stream (index in `streams`):
+    /// an OOXML package or a workbook stream.
+    pub decrypted: Option<(usize, Vec<u8>)>,
     /// Inconsistencies and read errors (the results are partial).
     pub errors: Vec<String>,
 }
@@ -156,6 +182,9 @@ impl OleReport {
                 })
                 .collect();
             m.insert("ole10native".into(), Value::Array(natives));
+        }
+        if let Some(e) = &self.encryption {
+            m.insert("encryption".into(), e.to_json());
         }
         Value::Object(m)
     }
@@ -209,6 +238,7 @@ pub fn parse_ole_with(data: &[u8], opts: &OleOptions) -> Result<OleReport, Strin
         }
         report.streams.push(stream);
     }
+    find_encryption(&cf, &mut report, opts);
     for (i, s) in report.streams.iter().enumerate() {
         if !s.is_ole10native() {
             continue;
@@ -235,6 +265,58 @@ pub fn parse_ole_with(data: &[u8], opts: &OleOptions) -> Result<OleReport, Strin
     Ok(report)
 }
 
+/// Recognise an encrypted document and decrypt it with `opts.passwords`.
+fn find_encryption(cf: &CompoundFile<'_>, report: &mut OleReport, opts: &OleOptions) {
+    let index = |name: &str| {
+        report
+            .streams
+            .iter()
+            .position(|s| s.path.len() == 1 && s.path[0].eq_ignore_ascii_case(name))
+    };
+    // A stream's content, read now if the listing did not keep it.
+    let content = |report: &OleReport, i: usize| -> Option<Vec<u8>> {
+        let s = &report.streams[i];
+        if let Some(d) = &s.data {
+            return Some(d.clone());
+        }
+        if s.size > opts.max_stream_size {
+            return None;
+        }
+        let path: Vec<&str> = s.path.iter().map(String::as_str).collect();
+        cf.read_path(&path.join("/")).map(|r| r.data)
+    };
+    if let (Some(info), Some(pkg)) = (index("EncryptionInfo"), index("EncryptedPackage")) {
+        let (Some(info_data), Some(pkg_data)) = (content(report, info), content(report, pkg))
+        else {
+            report
+                .errors
+                .push("encrypted package not read: over max_stream_size".into());
+            return;
+        };
+        let out = crypto::decrypt_ooxml(&info_data, &pkg_data, &opts.passwords);
+        if let Some(package) = out.package {
+            report.decrypted = Some((pkg, package));
+        }
+        report.encryption = Some(out.encryption);
+    } else if let Some(wb) = index("Workbook") {
+        let Some(data) = content(report, wb) else {
+            return;
+        };
+        if let Some(out) = crypto::decrypt_biff(&data, &opts.passwords) {
+            if let Some(workbook) = out.workbook {
+                report.decrypted = Some((wb, workbook));
+            }
+            report.encryption = Some(out.encryption);
+        }
+    } else if let Some(word) = index("WordDocument") {
+        if content(report, word).is_some_and(|d| crypto::word_encrypted(&d)) {
+            report.encryption = Some(Encryption::unsupported("word", "Word 97-2003"));
+        }
+    } else if index("EncryptedSummary").is_some() {
+        report.encryption = Some(Encryption::unsupported("powerpoint", "PowerPoint 97-2003"));
+    }
+}
+
 /// The public plugin's payload name: the path joined by `_`, keeping
 /// printable ASCII only (Python's `string.printable`).
 pub fn payload_name(path: &[String]) -> String {
@@ -256,6 +338,22 @@ pub fn worker_response(report: OleReport, opts: &OleOptions) -> WorkerResponse {
     let mut messages = report.errors.clone();
     for (index, s) in report.streams.iter().enumerate() {
         let name = payload_name(&s.path);
+        if let (Some((i, plain)), Some(enc)) = (&report.decrypted, &report.encryption) {
+            if *i == index {
+                let mut meta = PayloadMeta {
+                    should_archive: false,
+                    ..PayloadMeta::default()
+                };
+                meta.extra_data.insert("index".into(), json!(index));
+                meta.extra_data.insert("name".into(), json!(name));
+                meta.extra_data.insert(
+                    "decrypted".into(),
+                    json!({"method": enc.method, "password": enc.password}),
+                );
+                extracted.push(ExtractedPayload::with_meta(plain.clone(), meta));
+                continue;
+            }
+        }
         if let Some(n) = natives.get(&index) {
             let native = &n.native;
             if native.data.len() as u64 > opts.max_stream_size {
@@ -386,7 +484,8 @@ mod tests {
             OleOptions::from_config(&cfg).unwrap(),
             OleOptions {
                 extract_streams: false,
-                max_stream_size: 1024
+                max_stream_size: 1024,
+                passwords: crypto::default_passwords(),
             }
         );
     }

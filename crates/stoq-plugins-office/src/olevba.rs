@@ -15,6 +15,7 @@
 //! | `xlm` | an Excel 4 macro sheet is present |
 //! | `xlm_sheets` | `[{name, visibility}]` of the macro sheets (`visibility` null for OOXML) |
 //! | `dde` | DDE/DDEAUTO field instructions, and Excel DDE links and formulas as `service topic` |
+//! | `encryption` | only for encrypted documents: `{method, decrypted, password}`; a decrypted OOXML package is analysed in place of its container, a decrypted workbook's records are read (option `passwords`, Excel's `VelvetSweatshop` first) |
 //!
 //! `mraptor` results, only when the document has VBA macros (the public
 //! plugin's shape, key spelled `suspicous` as there): `{suspicous, flags:
@@ -31,14 +32,24 @@ use stoq_core::{
     PluginInstance, PluginResult, Request, Worker, WorkerResponse,
 };
 
+use crate::crypto;
 use crate::ole::INLINE_LIMIT;
-use crate::vba::{find_vba, VbaReport};
+use crate::vba::{find_vba_with, VbaReport};
 
-const OLEVBA_OPTIONS: &[OptionDoc] = &[OptionDoc::new(
-    "include_code",
-    "true",
-    "include each module's source code in the results (`macros[].code`)",
-)];
+const OLEVBA_OPTIONS: &[OptionDoc] = &[
+    OptionDoc::new(
+        "include_code",
+        "true",
+        "include each module's source code in the results (`macros[].code`)",
+    ),
+    PASSWORDS_OPTION,
+];
+
+const PASSWORDS_OPTION: OptionDoc = OptionDoc::new(
+    "passwords",
+    "VelvetSweatshop,/01Hannes Ruescher/01,123,1234,12345,123456,4321",
+    "comma list of passwords tried on encrypted documents, in order (empty: none)",
+);
 
 /// Which result shape a worker produces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +64,23 @@ pub enum Shape {
 #[derive(Debug, Clone)]
 pub struct VbaWorker {
     pub shape: Shape,
+    /// Tried in order on encrypted documents.
+    pub passwords: Vec<String>,
+}
+
+impl VbaWorker {
+    /// A worker of `shape` with the default passwords.
+    pub fn new(shape: Shape) -> Self {
+        VbaWorker {
+            shape,
+            passwords: crypto::default_passwords(),
+        }
+    }
+}
+
+fn passwords(cfg: &PluginConfig) -> Vec<String> {
+    cfg.get_str("passwords")
+        .map_or_else(crypto::default_passwords, crypto::password_list)
 }
 
 fn response(report: &VbaReport, shape: Shape) -> Option<WorkerResponse> {
@@ -76,8 +104,9 @@ impl Worker for VbaWorker {
     ) -> PluginResult<Option<WorkerResponse>> {
         let content = payload.content.clone();
         let shape = self.shape;
+        let passwords = self.passwords.clone();
         let run = move || {
-            let report = find_vba(&content)?;
+            let report = find_vba_with(&content, &passwords)?;
             tracing::debug!(
                 filetype = report.filetype,
                 modules = report.modules.len(),
@@ -100,6 +129,7 @@ pub fn olevba_descriptor() -> ModuleDescriptor {
         let include_code = cfg.bool("include_code", true)?;
         Ok(PluginInstance::new().worker(Arc::new(VbaWorker {
             shape: Shape::Olevba { include_code },
+            passwords: passwords(cfg),
         })))
     })
     .version(crate::PLUGIN_VERSION)
@@ -112,12 +142,14 @@ pub fn olevba_descriptor() -> ModuleDescriptor {
 
 /// The `mraptor` module descriptor.
 pub fn mraptor_descriptor() -> ModuleDescriptor {
-    ModuleDescriptor::new("mraptor", &[PluginClass::Worker], |_cfg| {
+    ModuleDescriptor::new("mraptor", &[PluginClass::Worker], |cfg| {
         Ok(PluginInstance::new().worker(Arc::new(VbaWorker {
             shape: Shape::Mraptor,
+            passwords: passwords(cfg),
         })))
     })
     .version(crate::PLUGIN_VERSION)
     .author(crate::PLUGIN_AUTHOR)
     .description("MacroRaptor: flag VBA macros that run automatically and write or execute")
+    .options(&[PASSWORDS_OPTION])
 }

@@ -1,6 +1,8 @@
 //! Small helpers shared by the parsers: bounds-checked little-endian
 //! reads, text decoding, hashing and option parsing.
 
+use std::sync::OnceLock;
+
 use stoq_core::hashing::{hex, sha256};
 
 /// Little-endian `u16` at `off`, `None` past the end.
@@ -128,6 +130,24 @@ pub(crate) fn parse_size(v: &str) -> Result<u64, String> {
         .ok()
         .and_then(|n| n.checked_mul(mult))
         .ok_or_else(|| "expected a size in bytes (optionally with a k, m or g suffix)".to_string())
+}
+
+/// The attributes of a start tag's attribute text (`a="1" x:b='2'`):
+/// names without their namespace prefix, values with XML entities
+/// replaced.
+pub(crate) fn xml_attrs(attrs: &str) -> impl Iterator<Item = (&str, String)> {
+    static RE: OnceLock<regex::Regex> = OnceLock::new();
+    let re = RE.get_or_init(|| {
+        regex::Regex::new(
+            r#"(?:[A-Za-z_][\w.-]*:)?([A-Za-z_][\w.-]*)\s*=\s*(?:"([^"]*)"|'([^']*)')"#,
+        )
+        .expect("constant pattern")
+    });
+    re.captures_iter(attrs).filter_map(|c| {
+        let name = c.get(1)?.as_str();
+        let value = c.get(2).or_else(|| c.get(3))?.as_str();
+        Some((name, crate::vba::unescape_xml(value)))
+    })
 }
 
 #[cfg(test)]

@@ -37,12 +37,12 @@ use regex::bytes::Regex as BytesRegex;
 use serde_json::{json, Map, Value};
 
 use crate::compound::{is_ole, CompoundFile, EntryType};
-use crate::dde;
 use crate::mraptor::{self, Verdict};
 use crate::ovba::{
     decode_codepage, decode_utf16le, decompress_limited, module_extensions, parse_dir,
 };
 use crate::util::{push_unique, u16_at, u32_at};
+use crate::{crypto, dde};
 
 /// Zip members larger than this are not read.
 pub const MAX_MEMBER_SIZE: u64 = 64 << 20;
@@ -100,8 +100,12 @@ pub struct VbaReport {
     pub xlm_sheets: Vec<XlmSheet>,
     /// DDE field instructions, trimmed, first-seen order, no duplicates.
     pub dde: Vec<String>,
+    /// How the document is encrypted, when it is.
+    pub encryption: Option<crypto::Encryption>,
     /// What could not be read (results are partial).
     pub errors: Vec<String>,
+    /// Passwords to try on encrypted content.
+    passwords: Vec<String>,
     /// Bytes that zip members and PPT storages may still expand to.
     read_budget: u64,
     /// Bytes of VBA source that may still be decompressed.
@@ -147,7 +151,7 @@ impl VbaReport {
             .map(|s| json!({"name": s.name, "visibility": s.visibility}))
             .collect();
         let v = &self.verdict;
-        json!({
+        let mut out = json!({
             "filetype": self.filetype,
             "vba_macros": self.vba_macros,
             "macros": macros,
@@ -160,7 +164,11 @@ impl VbaReport {
             "xlm": self.xlm,
             "xlm_sheets": sheets,
             "dde": self.dde,
-        })
+        });
+        if let Some(e) = &self.encryption {
+            out["encryption"] = e.to_json();
+        }
+        out
     }
 
     /// The public `mraptor` plugin's results: `None` without VBA macros.
@@ -183,15 +191,29 @@ impl VbaReport {
 /// without VBA is not one), an Office XML file, nor text with a CSV DDE
 /// formula. Never panics.
 pub fn find_vba(data: &[u8]) -> Option<VbaReport> {
+    find_vba_with(data, &crypto::default_passwords())
+}
+
+/// [`find_vba`], trying `passwords` on encrypted documents: an encrypted
+/// OOXML container is decrypted and its package analysed (the report says
+/// so in `encryption`); an encrypted workbook's records are decrypted
+/// before its sheets and links are read (its VBA is never encrypted).
+pub fn find_vba_with(data: &[u8], passwords: &[String]) -> Option<VbaReport> {
     if is_ole(data) {
         let mut report = VbaReport {
             filetype: "OLE",
             read_budget: MAX_TOTAL_READ,
             code_budget: MAX_TOTAL_CODE,
+            passwords: passwords.to_vec(),
             ..VbaReport::default()
         };
         match CompoundFile::open(data) {
-            Ok(cf) => analyse_ole_document(&cf, &mut report),
+            Ok(cf) => {
+                if let Some(inner) = encrypted_package(&cf, &mut report) {
+                    return Some(inner);
+                }
+                analyse_ole_document(&cf, &mut report);
+            }
             Err(e) => report.errors.push(e),
         }
         finish(&mut report);
@@ -267,6 +289,30 @@ fn analyse_office_xml(data: &[u8], kind: &'static str) -> VbaReport {
     report
 }
 
+/// An encrypted OOXML container: the report on its decrypted package, or
+/// `None` (with `report.encryption` set when it is one that no password
+/// opened) to go on with the container itself.
+fn encrypted_package(cf: &CompoundFile<'_>, report: &mut VbaReport) -> Option<VbaReport> {
+    let info = cf.read_path("EncryptionInfo")?.data;
+    let package = cf.read_path("EncryptedPackage")?.data;
+    let out = crypto::decrypt_ooxml(&info, &package, &report.passwords);
+    let Some(plain) = out.package else {
+        report.encryption = Some(out.encryption);
+        return None;
+    };
+    let mut inner = analyse_zip(&plain).unwrap_or_else(|| {
+        let mut r = VbaReport {
+            filetype: "OpenXML",
+            ..VbaReport::default()
+        };
+        r.errors
+            .push("the decrypted package is not an Office zip file".into());
+        r
+    });
+    inner.encryption = Some(out.encryption);
+    Some(inner)
+}
+
 fn finish(report: &mut VbaReport) {
     report.verdict = mraptor::scan(&report.all_code());
     if !report.modules.is_empty() {
@@ -288,8 +334,16 @@ fn analyse_ole_document(cf: &CompoundFile<'_>, report: &mut VbaReport) {
         analyse_vba_ole(cf, None, report);
     }
     scan_workbook_biff(cf, report);
-    if cf.is_stream("WordDocument") {
+    if let Some(word) = cf.read_path("WordDocument") {
+        if crypto::word_encrypted(&word.data) {
+            report.encryption = Some(crypto::Encryption::unsupported("word", "Word 97-2003"));
+        }
         word_dde(cf, report);
+    } else if cf.is_stream("EncryptedSummary") {
+        report.encryption = Some(crypto::Encryption::unsupported(
+            "powerpoint",
+            "PowerPoint 97-2003",
+        ));
     }
 }
 
@@ -588,7 +642,17 @@ fn scan_workbook_biff(cf: &CompoundFile<'_>, report: &mut VbaReport) {
     else {
         return;
     };
-    let data = &stream.data;
+    let mut data = &stream.data;
+    let decrypted;
+    if biff8 {
+        if let Some(out) = crypto::decrypt_biff(data, &report.passwords) {
+            report.encryption = Some(out.encryption);
+            if let Some(plain) = out.workbook {
+                decrypted = plain;
+                data = &decrypted;
+            }
+        }
+    }
     let mut pos = 0usize;
     while let (Some(rtype), Some(len)) = (u16_at(data, pos), u16_at(data, pos + 2)) {
         let body_start = pos + 4;
@@ -832,35 +896,25 @@ fn analyse_zip_inner(data: &[u8]) -> Option<VbaReport> {
     Some(report)
 }
 
-fn xml_regexes() -> &'static (regex::Regex, regex::Regex) {
-    static RE: OnceLock<(regex::Regex, regex::Regex)> = OnceLock::new();
+/// A fldSimple, fldChar or instrText start tag (any prefix).
+fn field_tag_regex() -> &'static regex::Regex {
+    static RE: OnceLock<regex::Regex> = OnceLock::new();
     RE.get_or_init(|| {
-        (
-            // A fldSimple, fldChar or instrText start tag (any prefix).
-            regex::Regex::new(r"<(?:[A-Za-z_][\w.-]*:)?(fldSimple|fldChar|instrText)\b([^>]*)>")
-                .expect("constant pattern"),
-            // An attribute: name="value" or name='value'.
-            regex::Regex::new(
-                r#"(?:[A-Za-z_][\w.-]*:)?([A-Za-z_][\w.-]*)\s*=\s*(?:"([^"]*)"|'([^']*)')"#,
-            )
-            .expect("constant pattern"),
-        )
+        regex::Regex::new(r"<(?:[A-Za-z_][\w.-]*:)?(fldSimple|fldChar|instrText)\b([^>]*)>")
+            .expect("constant pattern")
     })
 }
 
 fn attr(attrs: &str, name: &str) -> Option<String> {
-    let (_, attr_re) = xml_regexes();
-    attr_re
-        .captures_iter(attrs)
-        .find(|c| &c[1] == name)
-        .and_then(|c| c.get(2).or_else(|| c.get(3)))
-        .map(|m| unescape_xml(m.as_str()))
+    crate::util::xml_attrs(attrs)
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v)
 }
 
 /// Field instructions of a WordprocessingML part: `fldSimple/@instr`, and
 /// the `instrText` runs of each complex field (fldChar begin → end).
 pub(crate) fn ooxml_fields(xml: &str) -> Vec<String> {
-    let (tag_re, _) = xml_regexes();
+    let tag_re = field_tag_regex();
     let mut out = Vec::new();
     let mut level: i64 = 0;
     let mut text = String::new();

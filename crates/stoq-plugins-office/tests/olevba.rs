@@ -270,7 +270,7 @@ import json
 from oletools import msodde
 out = {}
 for p in json.load(open('expected.json'))['msodde']:
-    out[p] = msodde.process_file(p, msodde.FIELD_FILTER_DDE).split('\n')
+    out[p] = msodde.process_maybe_encrypted(p, field_filter_mode=msodde.FIELD_FILTER_DDE).split('\n')
 print(json.dumps(out))
 "#;
 
@@ -309,7 +309,7 @@ fn plain_text_gets_no_report() {
 }
 
 async fn scan(shape: Shape, data: Vec<u8>) -> Option<WorkerResponse> {
-    VbaWorker { shape }
+    VbaWorker::new(shape)
         .scan(&Payload::new(data), &Request::default())
         .await
         .unwrap()
@@ -331,6 +331,10 @@ async fn golden_worker_output() {
             "excel4_sample_macro.xls",
         ),
         ("office-ooxml/dde-test.xlsb", "dde-test.xlsb"),
+        (
+            "encrypted/autostart-encrypt-standardpassword.xlsm",
+            "autostart-encrypt-standardpassword.xlsm",
+        ),
         ("office-xml/dde-in-excel2003.xml", "dde-in-excel2003.xml"),
     ] {
         let data = common::read(file);

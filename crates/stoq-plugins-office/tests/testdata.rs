@@ -19,6 +19,6 @@ fn files_match_readme_and_expected_json() {
         assert_eq!(expected["hashes"][path]["size"], data.len(), "{path}");
         n += 1;
     }
-    assert_eq!(n, 38);
-    assert_eq!(expected["hashes"].as_object().unwrap().len(), 38);
+    assert_eq!(n, 47);
+    assert_eq!(expected["hashes"].as_object().unwrap().len(), 47);
 }

@@ -112,6 +112,10 @@ pub fn builtin_routes() -> Vec<Route> {
         ("application/vnd.ms-excel", OFFICE),
         ("application/vnd.ms-powerpoint", OFFICE),
         ("application/vnd.ms-outlook", OLE),
+        // Encrypted OOXML (an OLE2 container): `ole` decrypts it with the
+        // default passwords and extracts the document, which is routed by
+        // its own type.
+        ("application/encrypted", &["ole"]),
         ("application/x-ole-storage", OLE),
         ("application/x-msi", &["ole"]),
         // Other documents whose directory shows VBA or XLM macros (by
