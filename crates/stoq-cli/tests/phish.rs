@@ -757,3 +757,46 @@ fn encrypted_documents_opened_through_filetype() {
     assert_eq!(root["workers"]["olevba"]["encryption"]["method"], "rc4");
     assert_eq!(root["workers"]["ole"]["encryption"]["decrypted"], true);
 }
+
+/// Macros kept in XML or MHTML (testdata/office/tools/make_xml_vba.py:
+/// Word flat OPC, Word 2003 XML with an ActiveMime `binData`, an .mht
+/// whose ActiveMime part `smtp` extracts) are found by the default route
+/// with the modules and flags oletools' olevba reports
+/// (testdata/office/expected.json section `olevba_xml`).
+#[test]
+fn macros_in_xml_and_mhtml_found_through_filetype() {
+    let office = repo().join("testdata/office");
+    let expected: Value =
+        serde_json::from_slice(&std::fs::read(office.join("expected.json")).unwrap()).unwrap();
+    for (path, want) in expected["olevba_xml"].as_object().unwrap() {
+        let file = office.join(path);
+        let out = stoq(&["scan", file.to_str().unwrap(), "-R", "filetype"]);
+        assert_eq!(out["errors"], json!([]), "{path}");
+        let found: Vec<&Value> = out["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["workers"]["olevba"]["vba_macros"] == true)
+            .collect();
+        assert_eq!(found.len(), 1, "{path}");
+        let olevba = &found[0]["workers"]["olevba"];
+        assert_eq!(olevba["flags"], want["mraptor_flags"], "{path}");
+        let modules: BTreeSet<&str> = olevba["macros"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["module"].as_str().unwrap())
+            .collect();
+        let theirs: BTreeSet<&str> = want["vba_modules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m.as_str().unwrap())
+            .collect();
+        assert_eq!(modules, theirs, "{path}");
+        if path.ends_with(".mht") {
+            // Found in the part smtp extracted, not in the .mht itself.
+            assert_eq!(found[0]["extracted_by"], json!(["smtp"]));
+        }
+    }
+}

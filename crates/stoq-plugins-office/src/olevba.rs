@@ -5,7 +5,7 @@
 //!
 //! | key | value |
 //! |---|---|
-//! | `filetype` | `OLE`, `OpenXML`, `PPT`, `FlatOPC_XML` or `Word2003_XML` (olevba's container types), `Excel2003_XML` or `CSV` |
+//! | `filetype` | `OLE`, `OpenXML`, `PPT`, `FlatOPC_XML` or `Word2003_XML` (olevba's container types), `Excel2003_XML`, `ActiveMime` or `CSV` |
 //! | `vba_macros` | a VBA project (or compressed VBA source) is present |
 //! | `macros` | `[{container, stream, module, code}]`: `container` is the zip member or PPT record holding the VBA project (`null` for the document itself), `stream` the code stream's path, `module` olevba's file name (`ThisDocument.cls`), `code` the source (omitted when `include_code` is false) |
 //! | `autoexec`, `write`, `execute` | every distinct keyword of each MacroRaptor rule found in the code |

@@ -18,6 +18,10 @@
 //!   ExOleObjStg records (type 0x1011) of the `PowerPoint Document` stream.
 //! - Zip-based files (OOXML): every member that is an OLE2 file
 //!   (`word/vbaProject.bin`, `xl/vbaProject.bin`, renamed ones...).
+//! - XML files: a flat OPC part's base64 `binaryData` that is an OLE2
+//!   file; a Word 2003 XML `binData` holding an ActiveMime container.
+//! - ActiveMime (MSO) containers themselves (from MHTML files): the
+//!   zlib-compressed OLE2 file inside.
 //!
 //! XLM: a BIFF8/BIFF5 `Workbook`/`Book` stream with a BOUNDSHEET record of
 //! type "Excel 4.0 macro sheet", or `xl/macrosheets/` members in a zip.
@@ -33,6 +37,7 @@ use std::collections::HashSet;
 use std::io::Read;
 use std::sync::OnceLock;
 
+use base64::Engine;
 use regex::bytes::Regex as BytesRegex;
 use serde_json::{json, Map, Value};
 
@@ -225,6 +230,17 @@ pub fn find_vba_with(data: &[u8], passwords: &[String]) -> Option<VbaReport> {
     if let Some(kind) = office_xml_kind(data) {
         return Some(analyse_office_xml(data, kind));
     }
+    if data.starts_with(ACTIVE_MIME) {
+        let mut report = VbaReport {
+            filetype: "ActiveMime",
+            read_budget: MAX_TOTAL_READ,
+            code_budget: MAX_TOTAL_CODE,
+            ..VbaReport::default()
+        };
+        analyse_active_mime(data, None, &mut report);
+        finish(&mut report);
+        return Some(report);
+    }
     let links = dde::csv_links(data);
     if links.is_empty() || data[..data.len().min(4096)].contains(&0) {
         return None;
@@ -269,9 +285,14 @@ fn office_xml_kind(data: &[u8]) -> Option<&'static str> {
 fn analyse_office_xml(data: &[u8], kind: &'static str) -> VbaReport {
     let mut report = VbaReport {
         filetype: kind,
+        read_budget: MAX_TOTAL_READ,
+        code_budget: MAX_TOTAL_CODE,
         ..VbaReport::default()
     };
     let text = String::from_utf8_lossy(data);
+    if kind != "Excel2003_XML" {
+        xml_embedded_vba(&text, &mut report);
+    }
     if kind != "Excel2003_XML" {
         for field in ooxml_fields(&text) {
             add_dde(&mut report, &field);
@@ -287,6 +308,78 @@ fn analyse_office_xml(data: &[u8], kind: &'static str) -> VbaReport {
     }
     finish(&mut report);
     report
+}
+
+/// VBA projects stored base64-encoded in an XML document: a flat OPC
+/// part's `binaryData` (the vbaProject.bin), or a Word 2003 `binData`
+/// holding an ActiveMime container (olevba reads both).
+fn xml_embedded_vba(xml: &str, report: &mut VbaReport) {
+    static RE: OnceLock<regex::Regex> = OnceLock::new();
+    let re = RE.get_or_init(|| {
+        regex::Regex::new(
+            r"<(?:[A-Za-z_][\w.-]*:)?(part|binData)\b([^>]*)>\s*(?:<(?:[A-Za-z_][\w.-]*:)?binaryData>)?([A-Za-z0-9+/=\s]{16,})<",
+        )
+        .expect("constant pattern")
+    });
+    for c in re.captures_iter(xml) {
+        let attrs = c.get(2).map_or("", |m| m.as_str());
+        let name = crate::util::xml_attrs(attrs)
+            .find(|(n, _)| *n == "name")
+            .map_or_else(|| c[1].to_string(), |(_, v)| v);
+        let b64: String = c[3].chars().filter(|ch| !ch.is_whitespace()).collect();
+        let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(b64) else {
+            report.errors.push(format!("{name}: bad base64"));
+            continue;
+        };
+        report.read_budget = report.read_budget.saturating_sub(bytes.len() as u64);
+        if is_ole(&bytes) {
+            analyse_ole_bytes(&bytes, Some(name), report, 1);
+        } else if bytes.starts_with(ACTIVE_MIME) {
+            analyse_active_mime(&bytes, Some(name), report);
+        }
+    }
+}
+
+/// The magic of an ActiveMime (MSO) container.
+const ACTIVE_MIME: &[u8] = b"ActiveMime";
+
+/// The OLE file zlib-compressed in an ActiveMime container: at the offset
+/// its header gives (u16 at 0x1E, plus 46), else Word's 0x32 or Excel's
+/// 0x22A, else the first place a zlib stream starts (as olevba looks).
+fn active_mime_content(data: &[u8], limit: u64) -> Option<Vec<u8>> {
+    let inflate = |start: usize| -> Option<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut z = flate2::read::ZlibDecoder::new(data.get(start..)?).take(limit);
+        z.read_to_end(&mut out).ok()?;
+        (!out.is_empty()).then_some(out)
+    };
+    let header = u16_at(data, 0x1E).map(|o| usize::from(o) + 46);
+    header
+        .into_iter()
+        .chain([0x32, 0x22A])
+        .find_map(inflate)
+        .or_else(|| {
+            (0..data.len())
+                .filter(|&i| data[i] == 0x78)
+                .take(1000)
+                .find_map(inflate)
+        })
+}
+
+fn analyse_active_mime(data: &[u8], container: Option<String>, report: &mut VbaReport) {
+    let name = container.clone().unwrap_or_else(|| "ActiveMime".into());
+    match active_mime_content(data, MAX_MEMBER_SIZE.min(report.read_budget)) {
+        Some(ole) if is_ole(&ole) => {
+            report.read_budget = report.read_budget.saturating_sub(ole.len() as u64);
+            analyse_ole_bytes(&ole, container, report, 1);
+        }
+        Some(_) => report
+            .errors
+            .push(format!("{name}: the ActiveMime content is not an OLE file")),
+        None => report
+            .errors
+            .push(format!("{name}: no zlib data in the ActiveMime container")),
+    }
 }
 
 /// An encrypted OOXML container: the report on its decrypted package, or

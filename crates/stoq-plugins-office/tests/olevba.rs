@@ -426,3 +426,68 @@ fn truncated_documents_give_partial_results() {
     assert_eq!(r.filetype, "OLE");
     assert!(!r.errors.is_empty());
 }
+
+/// The ActiveMime part of an MHTML file (what the `smtp` worker extracts
+/// from it in a full scan).
+fn mht_active_mime(mht: &[u8]) -> Vec<u8> {
+    use base64::Engine;
+    let text = String::from_utf8_lossy(mht);
+    let start = text.find("Content-Type: application/x-mso").unwrap();
+    let body = &text[start..];
+    let body = &body[body.find("\r\n\r\n").unwrap() + 4..];
+    let body = &body[..body.find("\r\n\r\n").unwrap()];
+    let b64: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap()
+}
+
+/// VBA kept base64-encoded inside XML (Word flat OPC `binaryData`, Word
+/// 2003 `binData` holding an ActiveMime container) and ActiveMime itself
+/// (from MHTML): the same modules and MacroRaptor flags as oletools'
+/// olevba (expected.json section `olevba_xml`).
+#[test]
+fn vba_in_xml_and_activemime_equals_olevba() {
+    let expected = common::expected();
+    let docs = expected["olevba_xml"].as_object().unwrap();
+    assert_eq!(docs.len(), 3);
+    for (path, want) in docs {
+        let data = common::read(path);
+        let (data, kind) = if path.ends_with(".mht") {
+            (mht_active_mime(&data), "ActiveMime")
+        } else {
+            (data, want["olevba_type"].as_str().unwrap())
+        };
+        let r = find_vba(&data).unwrap_or_else(|| panic!("{path}: no report"));
+        assert_eq!(r.filetype, kind, "{path}");
+        assert_eq!(r.vba_macros, want["vba_macros"], "{path}");
+        assert_eq!(r.verdict.flags(), want["mraptor_flags"], "{path}");
+        let modules: BTreeSet<&str> = r.modules.iter().map(|m| m.module.as_str()).collect();
+        let theirs: BTreeSet<&str> = want["vba_modules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m.as_str().unwrap())
+            .collect();
+        assert_eq!(modules, theirs, "{path}");
+        assert!(r.errors.is_empty(), "{path}: {:?}", r.errors);
+    }
+    // The same modules and code as the .docm they were made from.
+    let docm = find_vba(&common::read("office-ooxml/oleform-PR314.docm")).unwrap();
+    let flat = find_vba(&common::read("office-xml/vba-flatopc.xml")).unwrap();
+    let code = |r: &VbaReport| r.modules.iter().map(|m| m.code.clone()).collect::<Vec<_>>();
+    assert_eq!(code(&flat), code(&docm));
+}
+
+/// Damaged ActiveMime: no zlib data, or zlib data that is not OLE, is an
+/// error in the report; never a panic.
+#[test]
+fn damaged_activemime_is_reported() {
+    let r = find_vba(b"ActiveMime\x00\x00\x01\xf0 nothing compressed here").unwrap();
+    assert!(!r.vba_macros);
+    assert!(r.errors[0].contains("no zlib data"), "{:?}", r.errors);
+    let mime = mht_active_mime(&common::read("office-xml/vba-activemime.mht"));
+    for cut in (0..mime.len()).step_by(101) {
+        let _ = find_vba(&mime[..cut]);
+    }
+}

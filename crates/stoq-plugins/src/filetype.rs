@@ -124,12 +124,18 @@ pub fn builtin_routes() -> Vec<Route> {
         // Office documents saved as one XML file (VBA, DDE), and text,
         // which may be CSV with DDE formulas (`=cmd|' /c calc'!A0`).
         ("Microsoft * XML *", &["olevba", "mraptor"]),
+        // ActiveMime (the macros of Word 2003 XML / MHTML documents, as
+        // `smtp` extracts them from an .mht).
+        ("application/x-mso", &["olevba", "mraptor"]),
         ("text/plain", &["olevba"]),
         // Other documents, Flash and mail.
         ("text/rtf", &["rtf"]),
         ("application/pdf", &["pdf"]),
         ("application/x-shockwave-flash", &["swfcarve"]),
         ("message/rfc822", &["smtp"]),
+        // MHTML web archives (libmagic: "MIME entity text"): their parts,
+        // an ActiveMime macro container among them, are extracted by smtp.
+        ("MIME entity*", &["smtp"]),
         ("application/vnd.ms-tnef", &["tnef"]),
     ];
     table

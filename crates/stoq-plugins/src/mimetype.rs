@@ -180,6 +180,13 @@ fn detect_binary(data: &[u8]) -> Option<Detected> {
         [b'P', b'K', 3, 4, ..] if data.len() >= 30 => zip::detect(data),
         [b'P', b'K', 5, 6, ..] if data.len() >= 22 => ZIP,
         [b'%', b'P', b'D', b'F', b'-', ..] => PDF,
+        // Office's ActiveMime container (macros of Word 2003 XML and MHTML
+        // documents); libmagic has no rule for it.
+        [b'A', b'c', b't', b'i', b'v', b'e', b'M', b'i', b'm', b'e', ..] => Detected::new(
+            "application/x-mso",
+            "Microsoft Office ActiveMime data",
+            "mso",
+        ),
         // Word opens anything that starts with `{\rt`; libmagic wants `{\rtf`.
         [b'{', b'\\', b'r', b't', ..] => RTF,
         [b'7', b'z', 0xbc, 0xaf, 0x27, 0x1c, ..] => {
@@ -1171,6 +1178,12 @@ mod text {
                 return Some(MAIL);
             }
         }
+        // libmagic's "MIME entity text" (its media type stays text/plain):
+        // what MHTML web archives (.mht) start with. The label routes them
+        // to `smtp`, which takes them apart like a message.
+        if t.starts_with(b"MIME-Version:") {
+            return Some(Detected::new("text/plain", "MIME entity text", "mht"));
+        }
         for p in [&b"Path:"[..], b"Xref:", b"Article"] {
             if t.starts_with(p) {
                 return Some(NEWS);
@@ -1520,6 +1533,13 @@ mod tests {
             let d = detect(doc.as_bytes());
             assert_eq!((d.mimetype, d.label), ("text/xml", label), "{root}");
         }
+        let d = detect(b"ActiveMime\x00\x00\x01\xf0\x04\x00\x00\x00\xff\xff\xff\xff");
+        assert_eq!(d.mimetype, "application/x-mso");
+        let mht = b"MIME-Version: 1.0\r\nContent-Type: multipart/related; boundary=\"b\"\r\n\r\n--b--\r\n";
+        assert_eq!(
+            (detect(mht).mimetype, detect(mht).label),
+            ("text/plain", "MIME entity text")
+        );
     }
 
     #[test]
