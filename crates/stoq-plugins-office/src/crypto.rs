@@ -21,14 +21,16 @@
 //! capped, since a crafted file could otherwise ask for billions of hash
 //! rounds.
 
+use std::sync::OnceLock;
+
 use aes::cipher::{BlockCipherDecrypt, KeyInit};
-use base64::Engine;
 use md5::Md5;
 use regex::Regex;
 use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha384, Sha512};
+use stoq_core::{OptionDoc, PluginConfig};
 
-use crate::util::{u16_at, u32_at, xml_attrs};
+use crate::util::{decode_base64_text, u16_at, u32_at, xml_attrs};
 
 /// The passwords tried by default: Excel's and PowerPoint's built-in
 /// passwords, then the short ones oletools tries.
@@ -72,9 +74,12 @@ impl Encryption {
         v
     }
 
-    /// A 97-2003 document whose encryption is recognised only.
-    pub fn unsupported(method: &'static str, what: &str) -> Self {
-        Encryption::locked(method, format!("{what} decryption is not supported"))
+    fn opened(method: &'static str, password: &str) -> Self {
+        Encryption {
+            method,
+            password: Some(password.to_string()),
+            note: None,
+        }
     }
 
     fn locked(method: &'static str, note: impl Into<String>) -> Self {
@@ -84,6 +89,37 @@ impl Encryption {
             note: Some(note.into()),
         }
     }
+}
+
+/// The encryption of a Word 97-2003 document, from its `WordDocument`
+/// stream (FIB flag `fEncrypted`; recognised, not decrypted).
+pub fn word_encryption(word_document: &[u8]) -> Option<Encryption> {
+    let encrypted = u16_at(word_document, 0x0A).is_some_and(|flags| flags & 0x0100 != 0);
+    encrypted.then(|| Encryption::locked("word", "Word 97-2003 decryption is not supported"))
+}
+
+/// The encryption of a PowerPoint 97-2003 document that has an
+/// `EncryptedSummary` stream (recognised, not decrypted).
+pub fn powerpoint_encryption() -> Encryption {
+    Encryption::locked(
+        "powerpoint",
+        "PowerPoint 97-2003 decryption is not supported",
+    )
+}
+
+/// The `passwords` option of the plugins that decrypt (`ole`, `olevba`,
+/// `mraptor`); its default is [`DEFAULT_PASSWORDS`] joined by commas.
+pub const PASSWORDS_OPTION: OptionDoc = OptionDoc::new(
+    "passwords",
+    "VelvetSweatshop,/01Hannes Ruescher/01,123,1234,12345,123456,4321",
+    "comma list of passwords tried on encrypted documents, in order (empty: none)",
+);
+
+/// The value of the `passwords` option: a comma list (blank: none), or
+/// [`DEFAULT_PASSWORDS`] when it is not set.
+pub fn passwords_option(cfg: &PluginConfig) -> Vec<String> {
+    cfg.get_str("passwords")
+        .map_or_else(default_passwords, password_list)
 }
 
 fn none_worked(n: usize) -> String {
@@ -261,11 +297,7 @@ fn locked_ooxml(method: &'static str, note: impl Into<String>) -> OoxmlOutcome {
 
 fn opened(method: &'static str, password: &str, package: Vec<u8>) -> OoxmlOutcome {
     OoxmlOutcome {
-        encryption: Encryption {
-            method,
-            password: Some(password.to_string()),
-            note: None,
-        },
+        encryption: Encryption::opened(method, password),
         package: Some(package),
     }
 }
@@ -279,14 +311,20 @@ struct AgileParams {
     hash_size: usize,
 }
 
+/// An element's attributes as (name without prefix, value) pairs.
+type Attrs = Vec<(String, String)>;
+
+/// The value of attribute `name` of an encryption descriptor element.
+fn attr<'a>(attrs: &'a [(String, String)], name: &str) -> Result<&'a str, String> {
+    attrs
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+        .ok_or_else(|| format!("encryption descriptor lacks {name}"))
+}
+
 fn agile_params(attrs: &[(String, String)]) -> Result<AgileParams, String> {
-    let get = |name: &str| {
-        attrs
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-            .ok_or_else(|| format!("encryption descriptor lacks {name}"))
-    };
+    let get = |name: &str| attr(attrs, name);
     let num = |name: &str| -> Result<usize, String> {
         get(name)?
             .trim()
@@ -322,26 +360,35 @@ fn agile_params(attrs: &[(String, String)]) -> Result<AgileParams, String> {
 }
 
 fn b64(text: &str) -> Result<Vec<u8>, String> {
-    let clean: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(clean)
-        .map_err(|e| format!("encryption descriptor: bad base64 ({e})"))
+    decode_base64_text(text).map_err(|e| format!("encryption descriptor: bad base64 ({e})"))
 }
 
-/// Attributes (prefix dropped) of the first start tag named `local`.
-fn element_attrs(xml: &str, local: &str) -> Option<Vec<(String, String)>> {
-    let tag = Regex::new(&format!(r"<(?:[A-Za-z_][\w.-]*:)?{local}\b([^>]*)>")).ok()?;
-    let attrs = tag.captures(xml)?.get(1)?.as_str();
-    Some(xml_attrs(attrs).map(|(n, v)| (n.to_string(), v)).collect())
+/// Attributes (prefix dropped) of the descriptor's first `keyData` and
+/// first `encryptedKey` element.
+fn key_elements(xml: &str) -> (Option<Attrs>, Option<Attrs>) {
+    static TAG: OnceLock<Regex> = OnceLock::new();
+    let tag = TAG.get_or_init(|| {
+        Regex::new(r"<(?:[A-Za-z_][\w.-]*:)?(keyData|encryptedKey)\b([^>]*)>")
+            .expect("constant pattern")
+    });
+    let (mut key_data, mut key_enc) = (None, None);
+    for c in tag.captures_iter(xml) {
+        let slot = if &c[1] == "keyData" {
+            &mut key_data
+        } else {
+            &mut key_enc
+        };
+        if slot.is_none() {
+            *slot = Some(xml_attrs(&c[2]).map(|(n, v)| (n.to_string(), v)).collect());
+        }
+    }
+    (key_data, key_enc)
 }
 
 fn agile(info: &[u8], package: &[u8], passwords: &[String]) -> OoxmlOutcome {
     const M: &str = "agile";
     let xml = String::from_utf8_lossy(info.get(8..).unwrap_or(&[]));
-    let (Some(key_data), Some(key_enc)) = (
-        element_attrs(&xml, "keyData"),
-        element_attrs(&xml, "encryptedKey"),
-    ) else {
+    let (Some(key_data), Some(key_enc)) = key_elements(&xml) else {
         return locked_ooxml(
             M,
             "encryption descriptor lacks keyData or a password key encryptor",
@@ -350,19 +397,11 @@ fn agile(info: &[u8], package: &[u8], passwords: &[String]) -> OoxmlOutcome {
     let parse = || -> Result<_, String> {
         let data = agile_params(&key_data)?;
         let enc = agile_params(&key_enc)?;
-        let get = |name: &str| -> Result<Vec<u8>, String> {
-            let v = key_enc
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| v.as_str())
-                .ok_or_else(|| format!("encryption descriptor lacks {name}"))?;
-            b64(v)
-        };
-        let spin: u32 = key_enc
-            .iter()
-            .find(|(n, _)| n == "spinCount")
-            .and_then(|(_, v)| v.trim().parse().ok())
-            .ok_or("encryption descriptor: bad spinCount")?;
+        let get = |name: &str| b64(attr(&key_enc, name)?);
+        let spin: u32 = attr(&key_enc, "spinCount")?
+            .trim()
+            .parse()
+            .map_err(|_| "encryption descriptor: bad spinCount")?;
         if spin > MAX_SPIN_COUNT {
             return Err(format!("spin count {spin} is over {MAX_SPIN_COUNT}"));
         }
@@ -655,11 +694,7 @@ fn opened_biff(
     key: impl Fn(u32) -> Vec<u8>,
 ) -> BiffOutcome {
     BiffOutcome {
-        encryption: Encryption {
-            method,
-            password: Some(password.to_string()),
-            note: None,
-        },
+        encryption: Encryption::opened(method, password),
         workbook: Some(decrypt_records(stream, key)),
     }
 }
@@ -700,12 +735,6 @@ fn decrypt_records(stream: &[u8], key: impl Fn(u32) -> Vec<u8>) -> Vec<u8> {
 }
 
 // ------------------------------------------------------------ others
-
-/// Whether a Word 97-2003 `WordDocument` stream is encrypted or obfuscated
-/// (FIB flags `fEncrypted`).
-pub fn word_encrypted(word_document: &[u8]) -> bool {
-    u16_at(word_document, 0x0A).is_some_and(|flags| flags & 0x0100 != 0)
-}
 
 /// The passwords of a comma-separated option value (blank: none).
 pub fn password_list(value: &str) -> Vec<String> {
@@ -832,5 +861,22 @@ mod tests {
         assert_eq!(password_list(" a, b ,,"), ["a", "b"]);
         assert!(password_list("  ").is_empty());
         assert_eq!(default_passwords()[0], "VelvetSweatshop");
+        // The documented default is the list the plugins use.
+        assert_eq!(PASSWORDS_OPTION.default, DEFAULT_PASSWORDS.join(","));
+        let cfg = |v: Option<&str>| PluginConfig::new("ole", v.map(|v| ("passwords", v)));
+        assert_eq!(passwords_option(&cfg(None)), default_passwords());
+        assert_eq!(passwords_option(&cfg(Some("a,b"))), ["a", "b"]);
+        assert!(passwords_option(&cfg(Some(""))).is_empty());
+    }
+
+    #[test]
+    fn word_and_powerpoint_97_are_flagged() {
+        let mut fib = vec![0u8; 16];
+        assert_eq!(word_encryption(&fib), None);
+        fib[0x0B] = 0x01;
+        let e = word_encryption(&fib).unwrap();
+        assert_eq!((e.method, e.password), ("word", None));
+        assert_eq!(powerpoint_encryption().method, "powerpoint");
+        assert_eq!(word_encryption(b"short"), None);
     }
 }

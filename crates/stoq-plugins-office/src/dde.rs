@@ -33,6 +33,14 @@ const MAX_LINKS: usize = 1000;
 /// CSV text longer than this is looked at only up to here.
 const MAX_CSV_BYTES: usize = 16 << 20;
 
+/// Whether a field instruction (trimmed) runs DDE: `DDE` or `DDEAUTO`,
+/// any case, as msodde's DDE filter reads it.
+pub(crate) fn is_dde_instruction(instruction: &str) -> bool {
+    instruction
+        .get(..3)
+        .is_some_and(|p| p.eq_ignore_ascii_case("dde"))
+}
+
 /// The DDE link of a BIFF8 SUPBOOK record body, if it is one (`ctab` 0 and
 /// a virtual path other than the "unused" and "same sheet" markers).
 pub(crate) fn biff_supbook(body: &[u8]) -> Option<String> {

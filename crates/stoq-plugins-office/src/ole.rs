@@ -60,11 +60,7 @@ const OPTIONS: &[OptionDoc] = &[
         "streams and embedded files larger than this many bytes (k/m/g suffixes allowed) are \
          listed but not extracted",
     ),
-    OptionDoc::new(
-        "passwords",
-        "VelvetSweatshop,/01Hannes Ruescher/01,123,1234,12345,123456,4321",
-        "comma list of passwords tried on encrypted documents, in order (empty: none)",
-    ),
+    crypto::PASSWORDS_OPTION,
 ];
 
 /// Options of the `ole` worker.
@@ -94,9 +90,7 @@ impl OleOptions {
             max_stream_size: cfg
                 .parse_with("max_stream_size", parse_size)?
                 .unwrap_or(DEFAULT_MAX_STREAM_SIZE),
-            passwords: cfg
-                .get_str("passwords")
-                .map_or_else(crypto::default_passwords, crypto::password_list),
+            passwords: crypto::passwords_option(cfg),
         })
     }
 }
@@ -309,11 +303,9 @@ fn find_encryption(cf: &CompoundFile<'_>, report: &mut OleReport, opts: &OleOpti
             report.encryption = Some(out.encryption);
         }
     } else if let Some(word) = index("WordDocument") {
-        if content(report, word).is_some_and(|d| crypto::word_encrypted(&d)) {
-            report.encryption = Some(Encryption::unsupported("word", "Word 97-2003"));
-        }
+        report.encryption = content(report, word).and_then(|d| crypto::word_encryption(&d));
     } else if index("EncryptedSummary").is_some() {
-        report.encryption = Some(Encryption::unsupported("powerpoint", "PowerPoint 97-2003"));
+        report.encryption = Some(crypto::powerpoint_encryption());
     }
 }
 

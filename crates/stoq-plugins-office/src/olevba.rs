@@ -42,14 +42,8 @@ const OLEVBA_OPTIONS: &[OptionDoc] = &[
         "true",
         "include each module's source code in the results (`macros[].code`)",
     ),
-    PASSWORDS_OPTION,
+    crypto::PASSWORDS_OPTION,
 ];
-
-const PASSWORDS_OPTION: OptionDoc = OptionDoc::new(
-    "passwords",
-    "VelvetSweatshop,/01Hannes Ruescher/01,123,1234,12345,123456,4321",
-    "comma list of passwords tried on encrypted documents, in order (empty: none)",
-);
 
 /// Which result shape a worker produces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,11 +70,6 @@ impl VbaWorker {
             passwords: crypto::default_passwords(),
         }
     }
-}
-
-fn passwords(cfg: &PluginConfig) -> Vec<String> {
-    cfg.get_str("passwords")
-        .map_or_else(crypto::default_passwords, crypto::password_list)
 }
 
 fn response(report: &VbaReport, shape: Shape) -> Option<WorkerResponse> {
@@ -129,7 +118,7 @@ pub fn olevba_descriptor() -> ModuleDescriptor {
         let include_code = cfg.bool("include_code", true)?;
         Ok(PluginInstance::new().worker(Arc::new(VbaWorker {
             shape: Shape::Olevba { include_code },
-            passwords: passwords(cfg),
+            passwords: crypto::passwords_option(cfg),
         })))
     })
     .version(crate::PLUGIN_VERSION)
@@ -145,11 +134,11 @@ pub fn mraptor_descriptor() -> ModuleDescriptor {
     ModuleDescriptor::new("mraptor", &[PluginClass::Worker], |cfg| {
         Ok(PluginInstance::new().worker(Arc::new(VbaWorker {
             shape: Shape::Mraptor,
-            passwords: passwords(cfg),
+            passwords: crypto::passwords_option(cfg),
         })))
     })
     .version(crate::PLUGIN_VERSION)
     .author(crate::PLUGIN_AUTHOR)
     .description("MacroRaptor: flag VBA macros that run automatically and write or execute")
-    .options(&[PASSWORDS_OPTION])
+    .options(&[crypto::PASSWORDS_OPTION])
 }

@@ -48,6 +48,7 @@ use stoq_core::{
 };
 
 use crate::compound::{is_ole, CompoundFile};
+use crate::dde;
 use crate::ole::INLINE_LIMIT;
 use crate::oleobj::{parse_native, parse_ole1, NativeObject, Ole1Object};
 use crate::util::{latin1, sha256_hex};
@@ -859,9 +860,9 @@ pub fn dde_fields(data: &[u8]) -> Vec<String> {
             }
             i += 1;
         }
-        let text: String = text.iter().map(|&b| b as char).collect();
+        let text = latin1(&text);
         let text = text.trim();
-        if text.len() >= 3 && text[..3].eq_ignore_ascii_case("DDE") {
+        if dde::is_dde_instruction(text) {
             out.push(text.to_string());
             if out.len() == MAX_DDE_FIELDS {
                 break;

@@ -132,6 +132,14 @@ pub(crate) fn parse_size(v: &str) -> Result<u64, String> {
         .ok_or_else(|| "expected a size in bytes (optionally with a k, m or g suffix)".to_string())
 }
 
+/// Base64 text as XML and MIME carry it (line breaks and other white
+/// space anywhere), decoded.
+pub(crate) fn decode_base64_text(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
+    use base64::Engine;
+    let clean: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD.decode(clean)
+}
+
 /// The attributes of a start tag's attribute text (`a="1" x:b='2'`):
 /// names without their namespace prefix, values with XML entities
 /// replaced.

@@ -37,7 +37,6 @@ use std::collections::HashSet;
 use std::io::Read;
 use std::sync::OnceLock;
 
-use base64::Engine;
 use regex::bytes::Regex as BytesRegex;
 use serde_json::{json, Map, Value};
 
@@ -46,7 +45,7 @@ use crate::mraptor::{self, Verdict};
 use crate::ovba::{
     decode_codepage, decode_utf16le, decompress_limited, module_extensions, parse_dir,
 };
-use crate::util::{push_unique, u16_at, u32_at};
+use crate::util::{decode_base64_text, push_unique, u16_at, u32_at};
 use crate::{crypto, dde};
 
 /// Zip members larger than this are not read.
@@ -109,8 +108,6 @@ pub struct VbaReport {
     pub encryption: Option<crypto::Encryption>,
     /// What could not be read (results are partial).
     pub errors: Vec<String>,
-    /// Passwords to try on encrypted content.
-    passwords: Vec<String>,
     /// Bytes that zip members and PPT storages may still expand to.
     read_budget: u64,
     /// Bytes of VBA source that may still be decompressed.
@@ -118,6 +115,17 @@ pub struct VbaReport {
 }
 
 impl VbaReport {
+    /// An empty report on a file of `filetype`, with the full read and
+    /// code budgets.
+    fn new(filetype: &'static str) -> Self {
+        VbaReport {
+            filetype,
+            read_budget: MAX_TOTAL_READ,
+            code_budget: MAX_TOTAL_CODE,
+            ..VbaReport::default()
+        }
+    }
+
     /// All modules' code as MacroRaptor sees it (each module followed by a
     /// newline, as olevba's `get_vba_code_all_modules`).
     pub fn all_code(&self) -> String {
@@ -205,19 +213,13 @@ pub fn find_vba(data: &[u8]) -> Option<VbaReport> {
 /// before its sheets and links are read (its VBA is never encrypted).
 pub fn find_vba_with(data: &[u8], passwords: &[String]) -> Option<VbaReport> {
     if is_ole(data) {
-        let mut report = VbaReport {
-            filetype: "OLE",
-            read_budget: MAX_TOTAL_READ,
-            code_budget: MAX_TOTAL_CODE,
-            passwords: passwords.to_vec(),
-            ..VbaReport::default()
-        };
+        let mut report = VbaReport::new("OLE");
         match CompoundFile::open(data) {
             Ok(cf) => {
-                if let Some(inner) = encrypted_package(&cf, &mut report) {
+                if let Some(inner) = encrypted_package(&cf, passwords, &mut report) {
                     return Some(inner);
                 }
-                analyse_ole_document(&cf, &mut report);
+                analyse_ole_document(&cf, passwords, &mut report);
             }
             Err(e) => report.errors.push(e),
         }
@@ -231,24 +233,20 @@ pub fn find_vba_with(data: &[u8], passwords: &[String]) -> Option<VbaReport> {
         return Some(analyse_office_xml(data, kind));
     }
     if data.starts_with(ACTIVE_MIME) {
-        let mut report = VbaReport {
-            filetype: "ActiveMime",
-            read_budget: MAX_TOTAL_READ,
-            code_budget: MAX_TOTAL_CODE,
-            ..VbaReport::default()
-        };
+        let mut report = VbaReport::new("ActiveMime");
         analyse_active_mime(data, None, &mut report);
         finish(&mut report);
         return Some(report);
     }
-    let links = dde::csv_links(data);
-    if links.is_empty() || data[..data.len().min(4096)].contains(&0) {
+    // Text only: binary data is not split into CSV cells.
+    if data[..data.len().min(4096)].contains(&0) {
         return None;
     }
-    let mut report = VbaReport {
-        filetype: "CSV",
-        ..VbaReport::default()
-    };
+    let links = dde::csv_links(data);
+    if links.is_empty() {
+        return None;
+    }
+    let mut report = VbaReport::new("CSV");
     for link in links {
         add_link(&mut report, &link);
     }
@@ -283,17 +281,10 @@ fn office_xml_kind(data: &[u8]) -> Option<&'static str> {
 /// An Office XML document: Word fields and, for spreadsheets, `ddeLink`
 /// elements and cell formulas.
 fn analyse_office_xml(data: &[u8], kind: &'static str) -> VbaReport {
-    let mut report = VbaReport {
-        filetype: kind,
-        read_budget: MAX_TOTAL_READ,
-        code_budget: MAX_TOTAL_CODE,
-        ..VbaReport::default()
-    };
+    let mut report = VbaReport::new(kind);
     let text = String::from_utf8_lossy(data);
     if kind != "Excel2003_XML" {
         xml_embedded_vba(&text, &mut report);
-    }
-    if kind != "Excel2003_XML" {
         for field in ooxml_fields(&text) {
             add_dde(&mut report, &field);
         }
@@ -326,8 +317,7 @@ fn xml_embedded_vba(xml: &str, report: &mut VbaReport) {
         let name = crate::util::xml_attrs(attrs)
             .find(|(n, _)| *n == "name")
             .map_or_else(|| c[1].to_string(), |(_, v)| v);
-        let b64: String = c[3].chars().filter(|ch| !ch.is_whitespace()).collect();
-        let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(b64) else {
+        let Ok(bytes) = decode_base64_text(&c[3]) else {
             report.errors.push(format!("{name}: bad base64"));
             continue;
         };
@@ -385,19 +375,20 @@ fn analyse_active_mime(data: &[u8], container: Option<String>, report: &mut VbaR
 /// An encrypted OOXML container: the report on its decrypted package, or
 /// `None` (with `report.encryption` set when it is one that no password
 /// opened) to go on with the container itself.
-fn encrypted_package(cf: &CompoundFile<'_>, report: &mut VbaReport) -> Option<VbaReport> {
+fn encrypted_package(
+    cf: &CompoundFile<'_>,
+    passwords: &[String],
+    report: &mut VbaReport,
+) -> Option<VbaReport> {
     let info = cf.read_path("EncryptionInfo")?.data;
     let package = cf.read_path("EncryptedPackage")?.data;
-    let out = crypto::decrypt_ooxml(&info, &package, &report.passwords);
+    let out = crypto::decrypt_ooxml(&info, &package, passwords);
     let Some(plain) = out.package else {
         report.encryption = Some(out.encryption);
         return None;
     };
     let mut inner = analyse_zip(&plain).unwrap_or_else(|| {
-        let mut r = VbaReport {
-            filetype: "OpenXML",
-            ..VbaReport::default()
-        };
+        let mut r = VbaReport::new("OpenXML");
         r.errors
             .push("the decrypted package is not an Office zip file".into());
         r
@@ -415,7 +406,7 @@ fn finish(report: &mut VbaReport) {
 
 /// A top-level OLE2 document: PPT, or an ordinary OLE file; then XLM and
 /// DDE.
-fn analyse_ole_document(cf: &CompoundFile<'_>, report: &mut VbaReport) {
+fn analyse_ole_document(cf: &CompoundFile<'_>, passwords: &[String], report: &mut VbaReport) {
     report.errors.extend(cf.issues().iter().cloned());
     if is_ppt(cf) {
         report.filetype = "PPT";
@@ -426,17 +417,15 @@ fn analyse_ole_document(cf: &CompoundFile<'_>, report: &mut VbaReport) {
     } else {
         analyse_vba_ole(cf, None, report);
     }
-    scan_workbook_biff(cf, report);
-    if let Some(word) = cf.read_path("WordDocument") {
-        if crypto::word_encrypted(&word.data) {
-            report.encryption = Some(crypto::Encryption::unsupported("word", "Word 97-2003"));
-        }
-        word_dde(cf, report);
+    scan_workbook_biff(cf, passwords, report);
+    let word = cf.find("WordDocument").filter(|&sid| {
+        cf.entry(sid)
+            .is_some_and(|e| e.entry_type == EntryType::Stream)
+    });
+    if let Some(word) = word {
+        scan_word_streams(cf, word, report);
     } else if cf.is_stream("EncryptedSummary") {
-        report.encryption = Some(crypto::Encryption::unsupported(
-            "powerpoint",
-            "PowerPoint 97-2003",
-        ));
+        report.encryption = Some(crypto::powerpoint_encryption());
     }
 }
 
@@ -727,7 +716,7 @@ fn extract_project(
 /// The workbook stream (BIFF8 `Workbook` or BIFF5 `Book`): BOUNDSHEET
 /// records of type "Excel 4.0 macro sheet", and (BIFF8) SUPBOOK records
 /// that link to a DDE source.
-fn scan_workbook_biff(cf: &CompoundFile<'_>, report: &mut VbaReport) {
+fn scan_workbook_biff(cf: &CompoundFile<'_>, passwords: &[String], report: &mut VbaReport) {
     let Some((stream, biff8)) = cf
         .read_path("Workbook")
         .map(|s| (s, true))
@@ -738,7 +727,7 @@ fn scan_workbook_biff(cf: &CompoundFile<'_>, report: &mut VbaReport) {
     let mut data = &stream.data;
     let decrypted;
     if biff8 {
-        if let Some(out) = crypto::decrypt_biff(data, &report.passwords) {
+        if let Some(out) = crypto::decrypt_biff(data, passwords) {
             report.encryption = Some(out.encryption);
             if let Some(plain) = out.workbook {
                 decrypted = plain;
@@ -798,14 +787,19 @@ fn scan_workbook_biff(cf: &CompoundFile<'_>, report: &mut VbaReport) {
     }
 }
 
-/// Word 97-2003 fields: scan every stream (orphans included) for field
-/// begin (0x13) ... separator (0x14) / end (0x15) marks, like msodde.
-fn word_dde(cf: &CompoundFile<'_>, report: &mut VbaReport) {
+/// A Word 97-2003 document (`word_document` is the sid of its
+/// `WordDocument` stream): its encryption flag, and its fields, found in
+/// every stream (orphans included) between field begin (0x13) and
+/// separator (0x14) / end (0x15) marks, like msodde.
+fn scan_word_streams(cf: &CompoundFile<'_>, word_document: u32, report: &mut VbaReport) {
     for e in cf.entries() {
         if e.entry_type != EntryType::Stream {
             continue;
         }
         let data = cf.read(e.sid).data;
+        if e.sid == word_document {
+            report.encryption = crypto::word_encryption(&data);
+        }
         for field in doc_fields(&data) {
             add_dde(report, &field);
         }
@@ -849,8 +843,7 @@ pub(crate) fn doc_fields(data: &[u8]) -> Vec<String> {
 
 fn add_dde(report: &mut VbaReport, field: &str) {
     let f = field.trim();
-    let is_dde = f.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("dde"));
-    if is_dde && report.dde.len() < MAX_FIELDS {
+    if dde::is_dde_instruction(f) && report.dde.len() < MAX_FIELDS {
         push_unique(&mut report.dde, f);
     }
 }
@@ -876,12 +869,7 @@ fn analyse_zip(data: &[u8]) -> Option<VbaReport> {
 
 fn analyse_zip_inner(data: &[u8]) -> Option<VbaReport> {
     let mut zip = zip::ZipArchive::new(std::io::Cursor::new(data)).ok()?;
-    let mut report = VbaReport {
-        filetype: "OpenXML",
-        read_budget: MAX_TOTAL_READ,
-        code_budget: MAX_TOTAL_CODE,
-        ..VbaReport::default()
-    };
+    let mut report = VbaReport::new("OpenXML");
     let mut content_types = false;
     let n = zip.len();
     if n > MAX_MEMBERS {

@@ -121,12 +121,12 @@ pub fn builtin_routes() -> Vec<Route> {
         // Other documents whose directory shows VBA or XLM macros (by
         // label: "... with VBA macros", "... (macro-enabled)").
         ("*macro*", &["olevba", "mraptor"]),
-        // Office documents saved as one XML file (VBA, DDE), and text,
-        // which may be CSV with DDE formulas (`=cmd|' /c calc'!A0`).
+        // Office documents saved as one XML file (VBA, DDE).
         ("Microsoft * XML *", &["olevba", "mraptor"]),
         // ActiveMime (the macros of Word 2003 XML / MHTML documents, as
         // `smtp` extracts them from an .mht).
         ("application/x-mso", &["olevba", "mraptor"]),
+        // Text, which may be CSV with DDE formulas (`=cmd|' /c calc'!A0`).
         ("text/plain", &["olevba"]),
         // Other documents, Flash and mail.
         ("text/rtf", &["rtf"]),
