@@ -14,8 +14,10 @@
 //! - Excel 97-2003 (`FILEPASS` in the `Workbook` stream): RC4 (version
 //!   1.1, MD5 key derivation) and RC4 CryptoAPI (versions 2-4.2, SHA-1).
 //!   XOR obfuscation is recognised only.
-//! - Word 97-2003 (`fEncrypted` in the FIB) and PowerPoint 97-2003 (an
-//!   `EncryptedSummary` stream) are recognised only.
+//! - Word 97-2003 (`fEncrypted` in the FIB, the header at the start of the
+//!   table stream): RC4 and RC4 CryptoAPI, the `WordDocument`, table and
+//!   `Data` streams. XOR obfuscation is recognised only.
+//! - PowerPoint 97-2003 (an `EncryptedSummary` stream) is recognised only.
 //!
 //! Every field is bounds-checked; the key derivation's spin count is
 //! capped, since a crafted file could otherwise ask for billions of hash
@@ -51,8 +53,8 @@ const MAX_SPIN_COUNT: u32 = 1_000_000;
 /// What is known of an encrypted document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Encryption {
-    /// `agile`, `standard`, `extensible`, `rc4`, `rc4_cryptoapi`, `xor`,
-    /// `word` or `powerpoint`.
+    /// `agile`, `standard`, `extensible`, `rc4`, `rc4_cryptoapi`, `xor`
+    /// or `powerpoint`.
     pub method: &'static str,
     /// The password that opened it (`None`: not decrypted).
     pub password: Option<String>,
@@ -89,13 +91,6 @@ impl Encryption {
             note: Some(note.into()),
         }
     }
-}
-
-/// The encryption of a Word 97-2003 document, from its `WordDocument`
-/// stream (FIB flag `fEncrypted`; recognised, not decrypted).
-pub fn word_encryption(word_document: &[u8]) -> Option<Encryption> {
-    let encrypted = u16_at(word_document, 0x0A).is_some_and(|flags| flags & 0x0100 != 0);
-    encrypted.then(|| Encryption::locked("word", "Word 97-2003 decryption is not supported"))
 }
 
 /// The encryption of a PowerPoint 97-2003 document that has an
@@ -605,48 +600,85 @@ fn filepass(stream: &[u8]) -> Option<&[u8]> {
 /// `None` when the stream has no FILEPASS record.
 pub fn decrypt_biff(stream: &[u8], passwords: &[String]) -> Option<BiffOutcome> {
     let fp = filepass(stream)?;
-    let locked = |method, note: String| {
-        Some(BiffOutcome {
-            encryption: Encryption::locked(method, note),
-            workbook: None,
-        })
+    let (encryption, workbook) = match u16_at(fp, 0) {
+        Some(0) => (
+            Encryption::locked("xor", "XOR obfuscation is not supported"),
+            None,
+        ),
+        Some(1) => match rc4_open(&fp[2..], passwords, "FILEPASS record") {
+            Ok((encryption, key)) => (encryption, Some(decrypt_records(stream, &key))),
+            Err(encryption) => (encryption, None),
+        },
+        t => (
+            Encryption::locked(
+                "rc4",
+                format!("encryption type {} is not supported", t.unwrap_or(0)),
+            ),
+            None,
+        ),
     };
-    match (u16_at(fp, 0), u16_at(fp, 2), u16_at(fp, 4)) {
-        (Some(0), _, _) => locked("xor", "XOR obfuscation is not supported".into()),
-        (Some(1), Some(1), Some(1)) => {
-            let (Some(salt), Some(v), Some(vh)) = (fp.get(6..22), fp.get(22..38), fp.get(38..54))
+    Some(BiffOutcome {
+        encryption,
+        workbook,
+    })
+}
+
+/// The RC4 key of one block of a document, by block number.
+type BlockKey = Box<dyn Fn(u32) -> Vec<u8>>;
+
+/// Try `passwords` on an RC4 (version 1.1) or RC4 CryptoAPI (versions
+/// 2-4.2) encryption header, `header` starting at its version numbers (as
+/// in a FILEPASS record after its type, or a Word table stream). `Ok`: the
+/// encryption and the key of each block; `Err`: why it stays locked.
+/// `what` names the header in messages.
+fn rc4_open(
+    header: &[u8],
+    passwords: &[String],
+    what: &str,
+) -> Result<(Encryption, BlockKey), Encryption> {
+    let truncated = |method| Encryption::locked(method, format!("{what} is truncated"));
+    match (u16_at(header, 0), u16_at(header, 2)) {
+        (Some(1), Some(1)) => {
+            let (Some(salt), Some(v), Some(vh)) =
+                (header.get(4..20), header.get(20..36), header.get(36..52))
             else {
-                return locked("rc4", "FILEPASS record is truncated".into());
+                return Err(truncated("rc4"));
             };
             for password in passwords {
-                let pw = utf16(password);
-                let h0 = Md5::digest(&pw);
+                let h0 = Md5::digest(utf16(password));
                 let mut buf = Vec::with_capacity(21 * 16);
                 for _ in 0..16 {
                     buf.extend_from_slice(&h0[..5]);
                     buf.extend_from_slice(salt);
                 }
                 let h1 = Md5::digest(&buf)[..5].to_vec();
-                let key =
-                    |block: u32| Md5::digest([&h1[..], &block.to_le_bytes()].concat()).to_vec();
+                let key = move |block: u32| {
+                    Md5::digest([&h1[..], &block.to_le_bytes()].concat()).to_vec()
+                };
                 if rc4_verifies(&key(0), v, vh, |d| Md5::digest(d).to_vec()) {
-                    return Some(opened_biff("rc4", password, stream, key));
+                    return Ok((Encryption::opened("rc4", password), Box::new(key)));
                 }
             }
-            locked("rc4", none_worked(passwords.len()))
+            Err(Encryption::locked("rc4", none_worked(passwords.len())))
         }
-        (Some(1), Some(2..=4), Some(2)) => {
-            let Some(h) = cryptoapi_header(&fp[6..], 20) else {
-                return locked("rc4_cryptoapi", "FILEPASS record is truncated".into());
+        (Some(2..=4), Some(2)) => {
+            const M: &str = "rc4_cryptoapi";
+            let Some(h) = header.get(4..).and_then(|d| cryptoapi_header(d, 20)) else {
+                return Err(truncated(M));
             };
             let key_bytes = match h.key_bits {
                 0 | 40 => 5,
                 n if (40..=128).contains(&n) && n % 8 == 0 => n as usize / 8,
-                n => return locked("rc4_cryptoapi", format!("key size {n} is not supported")),
+                n => {
+                    return Err(Encryption::locked(
+                        M,
+                        format!("key size {n} is not supported"),
+                    ))
+                }
             };
             for password in passwords {
                 let h0 = Hash::Sha1.of(&[&h.salt, &utf16(password)]);
-                let key = |block: u32| {
+                let key = move |block: u32| {
                     let mut k = Hash::Sha1.of(&[&h0, &block.to_le_bytes()]);
                     k.truncate(key_bytes);
                     // A 40-bit key is used as 128 bits, zero-padded.
@@ -658,20 +690,19 @@ pub fn decrypt_biff(stream: &[u8], passwords: &[String]) -> Option<BiffOutcome> 
                 if rc4_verifies(&key(0), &h.verifier, &h.verifier_hash, |d| {
                     Hash::Sha1.of(&[d])
                 }) {
-                    return Some(opened_biff("rc4_cryptoapi", password, stream, key));
+                    return Ok((Encryption::opened(M, password), Box::new(key)));
                 }
             }
-            locked("rc4_cryptoapi", none_worked(passwords.len()))
+            Err(Encryption::locked(M, none_worked(passwords.len())))
         }
-        (t, major, minor) => locked(
+        (major, minor) => Err(Encryption::locked(
             "rc4",
             format!(
-                "encryption type {} version {}.{} is not supported",
-                t.unwrap_or(0),
+                "encryption version {}.{} is not supported",
                 major.unwrap_or(0),
                 minor.unwrap_or(0)
             ),
-        ),
+        )),
     }
 }
 
@@ -687,27 +718,22 @@ fn rc4_verifies(key: &[u8], verifier: &[u8], hash: &[u8], h: impl Fn(&[u8]) -> V
     vh.len() >= want.len() && vh[..want.len()] == want[..]
 }
 
-fn opened_biff(
-    method: &'static str,
-    password: &str,
-    stream: &[u8],
-    key: impl Fn(u32) -> Vec<u8>,
-) -> BiffOutcome {
-    BiffOutcome {
-        encryption: Encryption::opened(method, password),
-        workbook: Some(decrypt_records(stream, key)),
+/// The RC4 keystream over `len` bytes of a stream, re-keyed with the next
+/// block key every `block_size` bytes from the stream's start.
+fn keystream(len: usize, block_size: usize, key: &BlockKey) -> Vec<u8> {
+    let mut out = vec![0u8; len];
+    for (block, chunk) in out.chunks_mut(block_size).enumerate() {
+        Rc4::new(&key(block as u32)).apply(chunk);
     }
+    out
 }
 
 /// The RC4 keystream runs over the whole stream by offset, re-keyed every
 /// 1024 bytes; record headers, the never-encrypted records and the first
 /// four bytes of BOUNDSHEET stay as they are. FILEPASS becomes a type-0
 /// record of zeros, so readers see an unencrypted workbook.
-fn decrypt_records(stream: &[u8], key: impl Fn(u32) -> Vec<u8>) -> Vec<u8> {
-    let mut keystream = vec![0u8; stream.len()];
-    for (block, chunk) in keystream.chunks_mut(1024).enumerate() {
-        Rc4::new(&key(block as u32)).apply(chunk);
-    }
+fn decrypt_records(stream: &[u8], key: &BlockKey) -> Vec<u8> {
+    let keystream = keystream(stream.len(), 1024, key);
     let mut out = stream.to_vec();
     let mut pos = 0usize;
     while let (Some(rtype), Some(len)) = (u16_at(stream, pos), u16_at(stream, pos + 2)) {
@@ -732,6 +758,97 @@ fn decrypt_records(stream: &[u8], key: impl Fn(u32) -> Vec<u8>) -> Vec<u8> {
         }
     }
     out
+}
+
+// ------------------------------------------------------------ Word 97-2003
+
+/// FIB flags (offset 0x0A): `fEncrypted`, `fWhichTblStm`, `fObfuscation`.
+const FIB_ENCRYPTED: u16 = 0x0100;
+const FIB_TABLE_1: u16 = 0x0200;
+const FIB_OBFUSCATED: u16 = 0x8000;
+/// The FIB's first 68 bytes are never encrypted.
+const FIB_CLEAR: usize = 68;
+
+/// A Word 97-2003 document after a decryption attempt.
+#[derive(Debug)]
+pub struct WordOutcome {
+    pub encryption: Encryption,
+    /// The decrypted streams by name (`WordDocument`, the table stream,
+    /// `Data` when there is one), when a password opened the document.
+    pub streams: Vec<(&'static str, Vec<u8>)>,
+}
+
+/// The name of the table stream a `WordDocument` stream's FIB uses.
+pub fn word_table_stream(word_document: &[u8]) -> &'static str {
+    match u16_at(word_document, 0x0A) {
+        Some(flags) if flags & FIB_TABLE_1 != 0 => "1Table",
+        _ => "0Table",
+    }
+}
+
+/// Decrypt an encrypted Word 97-2003 document's streams, trying
+/// `passwords`; `None` when the FIB says it is not encrypted. Every
+/// stream is decrypted from its first byte in 512-byte RC4 blocks; the
+/// FIB's clear part is kept, with the encryption flags and key cleared,
+/// so readers see an unencrypted document (as msoffcrypto-tool writes it).
+pub fn decrypt_word(
+    word_document: &[u8],
+    table: Option<&[u8]>,
+    data: Option<&[u8]>,
+    passwords: &[String],
+) -> Option<WordOutcome> {
+    let flags = u16_at(word_document, 0x0A)?;
+    if flags & FIB_ENCRYPTED == 0 {
+        return None;
+    }
+    let locked = |encryption| {
+        Some(WordOutcome {
+            encryption,
+            streams: Vec::new(),
+        })
+    };
+    if flags & FIB_OBFUSCATED != 0 {
+        return locked(Encryption::locked(
+            "xor",
+            "XOR obfuscation is not supported",
+        ));
+    }
+    let Some(table) = table else {
+        return locked(Encryption::locked(
+            "rc4",
+            format!("the {} stream is missing", word_table_stream(word_document)),
+        ));
+    };
+    let (encryption, key) = match rc4_open(table, passwords, "encryption header") {
+        Ok(opened) => opened,
+        Err(e) => return locked(e),
+    };
+    let decrypt = |stream: &[u8]| {
+        let ks = keystream(stream.len(), 512, &key);
+        stream
+            .iter()
+            .zip(ks)
+            .map(|(b, k)| b ^ k)
+            .collect::<Vec<u8>>()
+    };
+    let mut word = decrypt(word_document);
+    let clear = FIB_CLEAR.min(word.len());
+    word[..clear].copy_from_slice(&word_document[..clear]);
+    word[0x0A..0x0C].copy_from_slice(&(flags & !(FIB_ENCRYPTED | FIB_OBFUSCATED)).to_le_bytes());
+    if let Some(lkey) = word.get_mut(0x0E..0x12) {
+        lkey.fill(0);
+    }
+    let mut streams = vec![
+        ("WordDocument", word),
+        (word_table_stream(word_document), decrypt(table)),
+    ];
+    if let Some(data) = data {
+        streams.push(("Data", decrypt(data)));
+    }
+    Some(WordOutcome {
+        encryption,
+        streams,
+    })
 }
 
 // ------------------------------------------------------------ others
@@ -870,13 +987,25 @@ mod tests {
     }
 
     #[test]
-    fn word_and_powerpoint_97_are_flagged() {
-        let mut fib = vec![0u8; 16];
-        assert_eq!(word_encryption(&fib), None);
+    fn word_97_flags_and_malformed_headers() {
+        let pw = default_passwords();
+        let mut fib = vec![0u8; 80];
+        assert!(decrypt_word(&fib, None, None, &pw).is_none());
+        assert!(decrypt_word(b"short", None, None, &pw).is_none());
         fib[0x0B] = 0x01;
-        let e = word_encryption(&fib).unwrap();
-        assert_eq!((e.method, e.password), ("word", None));
+        let missing = decrypt_word(&fib, None, None, &pw).unwrap();
+        assert_eq!(missing.encryption.method, "rc4");
+        assert!(missing.encryption.note.unwrap().contains("0Table"));
+        assert!(missing.streams.is_empty());
+        // A header cut short, an unknown version, XOR obfuscation.
+        let cut = decrypt_word(&fib, Some(&[1, 0, 1, 0, 9]), None, &pw).unwrap();
+        assert!(cut.encryption.note.unwrap().contains("truncated"));
+        let unknown = decrypt_word(&fib, Some(&[7, 0, 7, 0]), None, &pw).unwrap();
+        assert!(unknown.encryption.note.unwrap().contains("7.7"));
+        fib[0x0B] = 0x83;
+        assert_eq!(word_table_stream(&fib), "1Table");
+        let xor = decrypt_word(&fib, Some(&[]), None, &pw).unwrap();
+        assert_eq!(xor.encryption.method, "xor");
         assert_eq!(powerpoint_encryption().method, "powerpoint");
-        assert_eq!(word_encryption(b"short"), None);
     }
 }

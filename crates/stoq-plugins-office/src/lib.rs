@@ -46,7 +46,7 @@ use stoq_core::Registry;
 
 pub use ole::{parse_ole, OleReport};
 pub use rtf::{parse_rtf, RtfReport};
-pub use vba::{find_vba, VbaReport};
+pub use vba::{find_vba, find_vba_with, VbaReport};
 
 /// Version reported by the plugins of this crate.
 pub const PLUGIN_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -11,7 +11,7 @@
 //! | `streams` | `[{path, size}]`: every stream reached from the root, olefile `listdir()` order; `path` joins names with `/` (control characters such as `\u0001` kept) |
 //! | `storages` | paths of every storage |
 //! | `ole10native` | `[{stream, label, filename, src_path, tmp_path, size, sha256}]` per parsed `\x01Ole10Native` stream (only when there is one) |
-//! | `encryption` | only for encrypted documents: `{method, decrypted, password}` (see [`crate::crypto`]; `method` is `agile`, `standard`, `extensible`, `rc4`, `rc4_cryptoapi`, `xor`, `word` or `powerpoint`), plus `note` saying why it was not decrypted |
+//! | `encryption` | only for encrypted documents: `{method, decrypted, password}` (see [`crate::crypto`]; `method` is `agile`, `standard`, `extensible`, `rc4`, `rc4_cryptoapi`, `xor` or `powerpoint`), plus `note` saying why it was not decrypted |
 //!
 //! Extracted payloads (`should_archive = false`, as the public plugin):
 //! every stream (option `extract_streams`, up to `max_stream_size`) with
@@ -25,9 +25,11 @@
 //! opens them (Excel's `VelvetSweatshop` first): an encrypted OOXML
 //! container's `EncryptedPackage` stream is replaced by the decrypted
 //! package (the .docx/.xlsm... itself, extracted even when
-//! `extract_streams` is false) and an encrypted workbook's `Workbook`
-//! stream by its decrypted records; both with `extra_data.decrypted =
-//! {method, password}`.
+//! `extract_streams` is false), an encrypted workbook's `Workbook`
+//! stream by its decrypted records, and an encrypted Word document's
+//! `WordDocument`, table (`0Table`/`1Table`) and `Data` streams by their
+//! decrypted contents; all with `extra_data.decrypted = {method,
+//! password}`, and all extracted even when `extract_streams` is false.
 
 use std::sync::Arc;
 
@@ -140,9 +142,10 @@ pub struct OleReport {
     pub ole10native: Vec<OleNative>,
     /// How the document is encrypted, if it is.
     pub encryption: Option<Encryption>,
-    /// The decrypted content that replaces a stream (index in `streams`):
-    /// an OOXML package or a workbook stream.
-    pub decrypted: Option<(usize, Vec<u8>)>,
+    /// The decrypted contents that replace streams (index in `streams`):
+    /// an OOXML package, a workbook stream, or a Word document's
+    /// `WordDocument`, table and `Data` streams.
+    pub decrypted: Vec<(usize, Vec<u8>)>,
     /// Inconsistencies and read errors (the results are partial).
     pub errors: Vec<String>,
 }
@@ -289,7 +292,7 @@ fn find_encryption(cf: &CompoundFile<'_>, report: &mut OleReport, opts: &OleOpti
         };
         let out = crypto::decrypt_ooxml(&info_data, &pkg_data, &opts.passwords);
         if let Some(package) = out.package {
-            report.decrypted = Some((pkg, package));
+            report.decrypted.push((pkg, package));
         }
         report.encryption = Some(out.encryption);
     } else if let Some(wb) = index("Workbook") {
@@ -298,12 +301,28 @@ fn find_encryption(cf: &CompoundFile<'_>, report: &mut OleReport, opts: &OleOpti
         };
         if let Some(out) = crypto::decrypt_biff(&data, &opts.passwords) {
             if let Some(workbook) = out.workbook {
-                report.decrypted = Some((wb, workbook));
+                report.decrypted.push((wb, workbook));
             }
             report.encryption = Some(out.encryption);
         }
     } else if let Some(word) = index("WordDocument") {
-        report.encryption = content(report, word).and_then(|d| crypto::word_encryption(&d));
+        let Some(word_data) = content(report, word) else {
+            return;
+        };
+        let read = |name: &str| index(name).and_then(|i| content(report, i));
+        let table = read(crypto::word_table_stream(&word_data));
+        let data = read("Data");
+        let passwords = &opts.passwords;
+        if let Some(out) =
+            crypto::decrypt_word(&word_data, table.as_deref(), data.as_deref(), passwords)
+        {
+            for (name, plain) in out.streams {
+                if let Some(i) = index(name) {
+                    report.decrypted.push((i, plain));
+                }
+            }
+            report.encryption = Some(out.encryption);
+        }
     } else if index("EncryptedSummary").is_some() {
         report.encryption = Some(crypto::powerpoint_encryption());
     }
@@ -330,21 +349,20 @@ pub fn worker_response(report: OleReport, opts: &OleOptions) -> WorkerResponse {
     let mut messages = report.errors.clone();
     for (index, s) in report.streams.iter().enumerate() {
         let name = payload_name(&s.path);
-        if let (Some((i, plain)), Some(enc)) = (&report.decrypted, &report.encryption) {
-            if *i == index {
-                let mut meta = PayloadMeta {
-                    should_archive: false,
-                    ..PayloadMeta::default()
-                };
-                meta.extra_data.insert("index".into(), json!(index));
-                meta.extra_data.insert("name".into(), json!(name));
-                meta.extra_data.insert(
-                    "decrypted".into(),
-                    json!({"method": enc.method, "password": enc.password}),
-                );
-                extracted.push(ExtractedPayload::with_meta(plain.clone(), meta));
-                continue;
-            }
+        let plain = report.decrypted.iter().find(|(i, _)| *i == index);
+        if let (Some((_, plain)), Some(enc)) = (plain, &report.encryption) {
+            let mut meta = PayloadMeta {
+                should_archive: false,
+                ..PayloadMeta::default()
+            };
+            meta.extra_data.insert("index".into(), json!(index));
+            meta.extra_data.insert("name".into(), json!(name));
+            meta.extra_data.insert(
+                "decrypted".into(),
+                json!({"method": enc.method, "password": enc.password}),
+            );
+            extracted.push(ExtractedPayload::with_meta(plain.clone(), meta));
+            continue;
         }
         if let Some(n) = natives.get(&index) {
             let native = &n.native;

@@ -423,7 +423,7 @@ fn analyse_ole_document(cf: &CompoundFile<'_>, passwords: &[String], report: &mu
             .is_some_and(|e| e.entry_type == EntryType::Stream)
     });
     if let Some(word) = word {
-        scan_word_streams(cf, word, report);
+        scan_word_streams(cf, word, passwords, report);
     } else if cf.is_stream("EncryptedSummary") {
         report.encryption = Some(crypto::powerpoint_encryption());
     }
@@ -788,19 +788,51 @@ fn scan_workbook_biff(cf: &CompoundFile<'_>, passwords: &[String], report: &mut 
 }
 
 /// A Word 97-2003 document (`word_document` is the sid of its
-/// `WordDocument` stream): its encryption flag, and its fields, found in
-/// every stream (orphans included) between field begin (0x13) and
-/// separator (0x14) / end (0x15) marks, like msodde.
-fn scan_word_streams(cf: &CompoundFile<'_>, word_document: u32, report: &mut VbaReport) {
+/// `WordDocument` stream): its encryption (decrypted with `passwords`
+/// when one opens it), and its fields, found in every stream (orphans
+/// included) between field begin (0x13) and separator (0x14) / end (0x15)
+/// marks, like msodde; encrypted streams are read decrypted.
+fn scan_word_streams(
+    cf: &CompoundFile<'_>,
+    word_document: u32,
+    passwords: &[String],
+    report: &mut VbaReport,
+) {
+    let word = cf.read(word_document).data;
+    let stream = |name: &str| {
+        let sid = cf.find(name)?;
+        cf.is_stream(name).then(|| (sid, cf.read(sid).data))
+    };
+    let table = stream(crypto::word_table_stream(&word));
+    let data = stream("Data");
+    // Decrypted contents by stream sid.
+    let mut plain: Vec<(u32, Vec<u8>)> = Vec::new();
+    let out = crypto::decrypt_word(
+        &word,
+        table.as_ref().map(|(_, d)| &d[..]),
+        data.as_ref().map(|(_, d)| &d[..]),
+        passwords,
+    );
+    if let Some(out) = out {
+        for (name, content) in out.streams {
+            let sid = match name {
+                "WordDocument" => Some(word_document),
+                "Data" => data.as_ref().map(|(sid, _)| *sid),
+                _ => table.as_ref().map(|(sid, _)| *sid),
+            };
+            plain.extend(sid.map(|sid| (sid, content)));
+        }
+        report.encryption = Some(out.encryption);
+    }
     for e in cf.entries() {
         if e.entry_type != EntryType::Stream {
             continue;
         }
-        let data = cf.read(e.sid).data;
-        if e.sid == word_document {
-            report.encryption = crypto::word_encryption(&data);
-        }
-        for field in doc_fields(&data) {
+        let fields = match plain.iter().find(|(sid, _)| *sid == e.sid) {
+            Some((_, content)) => doc_fields(content),
+            None => doc_fields(&cf.read(e.sid).data),
+        };
+        for field in fields {
             add_dde(report, &field);
         }
     }

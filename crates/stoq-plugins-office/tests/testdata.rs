@@ -19,6 +19,6 @@ fn files_match_readme_and_expected_json() {
         assert_eq!(expected["hashes"][path]["size"], data.len(), "{path}");
         n += 1;
     }
-    assert_eq!(n, 50);
-    assert_eq!(expected["hashes"].as_object().unwrap().len(), 50);
+    assert_eq!(n, 51);
+    assert_eq!(expected["hashes"].as_object().unwrap().len(), 51);
 }
