@@ -17,12 +17,15 @@
 //! - Word 97-2003 (`fEncrypted` in the FIB, the header at the start of the
 //!   table stream): RC4 and RC4 CryptoAPI, the `WordDocument`, table and
 //!   `Data` streams. XOR obfuscation is recognised only.
-//! - PowerPoint 97-2003 (an `EncryptedSummary` stream) is recognised only.
+//! - PowerPoint 97-2003 (a CryptSession10Container named by the last
+//!   UserEditAtom): RC4 CryptoAPI, every persist object of the
+//!   `PowerPoint Document` stream.
 //!
 //! Every field is bounds-checked; the key derivation's spin count is
 //! capped, since a crafted file could otherwise ask for billions of hash
 //! rounds.
 
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use aes::cipher::{BlockCipherDecrypt, KeyInit};
@@ -53,8 +56,7 @@ const MAX_SPIN_COUNT: u32 = 1_000_000;
 /// What is known of an encrypted document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Encryption {
-    /// `agile`, `standard`, `extensible`, `rc4`, `rc4_cryptoapi`, `xor`
-    /// or `powerpoint`.
+    /// `agile`, `standard`, `extensible`, `rc4`, `rc4_cryptoapi` or `xor`.
     pub method: &'static str,
     /// The password that opened it (`None`: not decrypted).
     pub password: Option<String>,
@@ -91,15 +93,6 @@ impl Encryption {
             note: Some(note.into()),
         }
     }
-}
-
-/// The encryption of a PowerPoint 97-2003 document that has an
-/// `EncryptedSummary` stream (recognised, not decrypted).
-pub fn powerpoint_encryption() -> Encryption {
-    Encryption::locked(
-        "powerpoint",
-        "PowerPoint 97-2003 decryption is not supported",
-    )
 }
 
 /// The `passwords` option of the plugins that decrypt (`ole`, `olevba`,
@@ -851,6 +844,165 @@ pub fn decrypt_word(
     })
 }
 
+// ------------------------------------------------------------ PowerPoint 97-2003
+
+const PPT_CURRENT_USER_ATOM: u16 = 0x0FF6;
+const PPT_USER_EDIT_ATOM: u16 = 0x0FF5;
+const PPT_PERSIST_DIRECTORY_ATOM: u16 = 0x1772;
+const PPT_CRYPT_SESSION: u16 = 0x2F14;
+/// CurrentUserAtom.headerToken of an unencrypted document.
+const PPT_PLAIN_TOKEN: u32 = 0xE391_C05F;
+/// Edits followed back through `offsetLastEdit`, at most.
+const PPT_MAX_EDITS: usize = 1024;
+
+/// A PowerPoint 97-2003 document after a decryption attempt.
+#[derive(Debug)]
+pub struct PowerPointOutcome {
+    pub encryption: Encryption,
+    /// The decrypted `Current User` and `PowerPoint Document` streams,
+    /// when a password opened the document.
+    pub streams: Vec<(&'static str, Vec<u8>)>,
+}
+
+/// A record header at `pos`: (type, length).
+fn ppt_record(doc: &[u8], pos: usize) -> Option<(u16, u32)> {
+    Some((u16_at(doc, pos.checked_add(2)?)?, u32_at(doc, pos + 4)?))
+}
+
+/// The persist object directory ([MS-PPT] 2.1.2): persist id to stream
+/// offset, older edits first so newer ones replace them, and the offset
+/// of the last UserEditAtom with its encryptSessionPersistIdRef.
+fn ppt_directory(
+    current_user: &[u8],
+    doc: &[u8],
+) -> Option<(BTreeMap<u32, usize>, usize, Option<u32>)> {
+    if ppt_record(current_user, 0)?.0 != PPT_CURRENT_USER_ATOM {
+        return None;
+    }
+    let last_edit = usize::try_from(u32_at(current_user, 16)?).ok()?;
+    let mut edits = Vec::new();
+    let mut at = last_edit;
+    while edits.len() < PPT_MAX_EDITS && !edits.contains(&at) {
+        let (rtype, len) = ppt_record(doc, at)?;
+        if rtype != PPT_USER_EDIT_ATOM || len < 0x1C {
+            return None;
+        }
+        edits.push(at);
+        match u32_at(doc, at + 16)? {
+            0 => break,
+            prev => at = usize::try_from(prev).ok()?,
+        }
+    }
+    let session = match ppt_record(doc, last_edit)? {
+        (_, 0x20) => u32_at(doc, last_edit + 36),
+        _ => None,
+    };
+    let mut directory = BTreeMap::new();
+    for &edit in edits.iter().rev() {
+        let dir = usize::try_from(u32_at(doc, edit + 20)?).ok()?;
+        let (rtype, len) = ppt_record(doc, dir)?;
+        if rtype != PPT_PERSIST_DIRECTORY_ATOM {
+            return None;
+        }
+        let end = (dir + 8).saturating_add(len as usize).min(doc.len());
+        let mut pos = dir + 8;
+        while pos + 4 <= end {
+            let entry = u32_at(doc, pos)?;
+            let (first, count) = (entry & 0xF_FFFF, (entry >> 20) as usize);
+            for i in 0..count {
+                let Some(offset) = u32_at(doc, pos + 4 + 4 * i) else {
+                    break;
+                };
+                directory.insert(first + i as u32, offset as usize);
+            }
+            pos += 4 + 4 * count;
+        }
+    }
+    Some((directory, last_edit, session))
+}
+
+/// Decrypt an encrypted PowerPoint 97-2003 document, trying `passwords`;
+/// `None` when it is not one (no encryption session in its last edit).
+/// Each persist object is decrypted with its own RC4 stream, keyed by its
+/// persist id; the encryption session is zeroed and the edit, directory
+/// and current-user records are rewritten to say "not encrypted", as
+/// msoffcrypto-tool writes them.
+pub fn decrypt_powerpoint(
+    current_user: &[u8],
+    document: &[u8],
+    passwords: &[String],
+) -> Option<PowerPointOutcome> {
+    let (directory, last_edit, session_id) = ppt_directory(current_user, document)?;
+    let session_id = session_id?;
+    let locked = |encryption| {
+        Some(PowerPointOutcome {
+            encryption,
+            streams: Vec::new(),
+        })
+    };
+    let session = directory.get(&session_id).copied();
+    let header = session.and_then(|at| match ppt_record(document, at)? {
+        (PPT_CRYPT_SESSION, len) => {
+            document.get(at + 8..(at + 8).saturating_add(len as usize).min(document.len()))
+        }
+        _ => None,
+    });
+    let Some(header) = header else {
+        return locked(Encryption::locked(
+            "rc4_cryptoapi",
+            "the encryption session record is missing",
+        ));
+    };
+    let (encryption, key) = match rc4_open(header, passwords, "encryption header") {
+        Ok(opened) => opened,
+        Err(e) => return locked(e),
+    };
+    let mut doc = document.to_vec();
+    for (&id, &at) in &directory {
+        match ppt_record(document, at) {
+            Some((PPT_CRYPT_SESSION, len)) => {
+                let end = (at + 8).saturating_add(len as usize).min(doc.len());
+                doc[at..end].fill(0);
+            }
+            Some((PPT_USER_EDIT_ATOM | PPT_PERSIST_DIRECTORY_ATOM, _)) | None => {}
+            Some(_) => {
+                // The header first, to learn the length; the same RC4
+                // stream goes on over the body.
+                let mut rc4 = Rc4::new(&key(id));
+                let head_end = (at + 8).min(doc.len());
+                rc4.apply(&mut doc[at..head_end]);
+                let len = u32_at(&doc, at + 4).unwrap_or(0) as usize;
+                let end = head_end.saturating_add(len).min(doc.len());
+                rc4.apply(&mut doc[head_end..end]);
+            }
+        }
+    }
+    // The last edit loses its session reference (length 0x1C, id 0).
+    doc[last_edit + 4..last_edit + 8].copy_from_slice(&0x1Cu32.to_le_bytes());
+    doc[last_edit + 36..last_edit + 40].fill(0);
+    // The directory entry ending with the session loses it.
+    if let Some(dir) = u32_at(document, last_edit + 20).map(|d| d as usize) {
+        let end =
+            ppt_record(document, dir).map_or(0, |(_, len)| (dir + 8).saturating_add(len as usize));
+        let mut pos = dir + 8;
+        while let Some(entry) = u32_at(document, pos).filter(|_| pos + 4 <= end) {
+            let (first, count) = (entry & 0xF_FFFF, entry >> 20);
+            if count > 0 && first + count - 1 == session_id {
+                let entry = first | ((count - 1) << 20);
+                doc[pos..pos + 4].copy_from_slice(&entry.to_le_bytes());
+                break;
+            }
+            pos += 4 + 4 * count as usize;
+        }
+    }
+    let mut user = current_user.to_vec();
+    user[12..16].copy_from_slice(&PPT_PLAIN_TOKEN.to_le_bytes());
+    Some(PowerPointOutcome {
+        encryption,
+        streams: vec![("Current User", user), ("PowerPoint Document", doc)],
+    })
+}
+
 // ------------------------------------------------------------ others
 
 /// The passwords of a comma-separated option value (blank: none).
@@ -1006,6 +1158,34 @@ mod tests {
         assert_eq!(word_table_stream(&fib), "1Table");
         let xor = decrypt_word(&fib, Some(&[]), None, &pw).unwrap();
         assert_eq!(xor.encryption.method, "xor");
-        assert_eq!(powerpoint_encryption().method, "powerpoint");
+    }
+
+    #[test]
+    fn powerpoint_97_malformed_records() {
+        let pw = default_passwords();
+        // A CurrentUserAtom pointing at an edit with a session reference
+        // (persist id 1) whose directory does not list it.
+        let mut user = vec![0u8; 20];
+        user[2..4].copy_from_slice(&PPT_CURRENT_USER_ATOM.to_le_bytes());
+        user[16..20].copy_from_slice(&40u32.to_le_bytes());
+        let mut doc = vec![0u8; 40];
+        // PersistDirectoryAtom at 0: one entry, persist id 2 at offset 0.
+        doc[2..4].copy_from_slice(&PPT_PERSIST_DIRECTORY_ATOM.to_le_bytes());
+        doc[4..8].copy_from_slice(&8u32.to_le_bytes());
+        doc[8..12].copy_from_slice(&(2u32 | (1 << 20)).to_le_bytes());
+        let mut edit = vec![0u8; 40];
+        edit[2..4].copy_from_slice(&PPT_USER_EDIT_ATOM.to_le_bytes());
+        edit[4..8].copy_from_slice(&0x20u32.to_le_bytes());
+        edit[36..40].copy_from_slice(&1u32.to_le_bytes());
+        doc.extend(&edit);
+        let out = decrypt_powerpoint(&user, &doc, &pw).unwrap();
+        assert!(out.encryption.note.unwrap().contains("missing"));
+        assert!(out.streams.is_empty());
+        // An edit that points at itself is read once; no session: None.
+        doc[40 + 4..40 + 8].copy_from_slice(&0x1Cu32.to_le_bytes());
+        doc[40 + 16..40 + 20].copy_from_slice(&40u32.to_le_bytes());
+        assert!(decrypt_powerpoint(&user, &doc, &pw).is_none());
+        assert!(decrypt_powerpoint(b"", &doc, &pw).is_none());
+        assert!(decrypt_powerpoint(&user, &doc[..50], &pw).is_none());
     }
 }

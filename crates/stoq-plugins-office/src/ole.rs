@@ -11,7 +11,7 @@
 //! | `streams` | `[{path, size}]`: every stream reached from the root, olefile `listdir()` order; `path` joins names with `/` (control characters such as `\u0001` kept) |
 //! | `storages` | paths of every storage |
 //! | `ole10native` | `[{stream, label, filename, src_path, tmp_path, size, sha256}]` per parsed `\x01Ole10Native` stream (only when there is one) |
-//! | `encryption` | only for encrypted documents: `{method, decrypted, password}` (see [`crate::crypto`]; `method` is `agile`, `standard`, `extensible`, `rc4`, `rc4_cryptoapi`, `xor` or `powerpoint`), plus `note` saying why it was not decrypted |
+//! | `encryption` | only for encrypted documents: `{method, decrypted, password}` (see [`crate::crypto`]; `method` is `agile`, `standard`, `extensible`, `rc4`, `rc4_cryptoapi` or `xor`), plus `note` saying why it was not decrypted |
 //!
 //! Extracted payloads (`should_archive = false`, as the public plugin):
 //! every stream (option `extract_streams`, up to `max_stream_size`) with
@@ -28,7 +28,8 @@
 //! `extract_streams` is false), an encrypted workbook's `Workbook`
 //! stream by its decrypted records, and an encrypted Word document's
 //! `WordDocument`, table (`0Table`/`1Table`) and `Data` streams by their
-//! decrypted contents; all with `extra_data.decrypted = {method,
+//! decrypted contents, and an encrypted presentation's `Current User` and
+//! `PowerPoint Document` streams likewise; all with `extra_data.decrypted = {method,
 //! password}`, and all extracted even when `extract_streams` is false.
 
 use std::sync::Arc;
@@ -317,14 +318,21 @@ fn find_encryption(cf: &CompoundFile<'_>, report: &mut OleReport, opts: &OleOpti
             crypto::decrypt_word(&word_data, table.as_deref(), data.as_deref(), passwords)
         {
             for (name, plain) in out.streams {
-                if let Some(i) = index(name) {
-                    report.decrypted.push((i, plain));
-                }
+                report.decrypted.extend(index(name).map(|i| (i, plain)));
             }
             report.encryption = Some(out.encryption);
         }
-    } else if index("EncryptedSummary").is_some() {
-        report.encryption = Some(crypto::powerpoint_encryption());
+    } else if let (Some(user), Some(doc)) = (index("Current User"), index("PowerPoint Document")) {
+        let (Some(user_data), Some(doc_data)) = (content(report, user), content(report, doc))
+        else {
+            return;
+        };
+        if let Some(out) = crypto::decrypt_powerpoint(&user_data, &doc_data, &opts.passwords) {
+            for (name, plain) in out.streams {
+                report.decrypted.extend(index(name).map(|i| (i, plain)));
+            }
+            report.encryption = Some(out.encryption);
+        }
     }
 }
 

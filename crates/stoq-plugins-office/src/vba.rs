@@ -410,7 +410,8 @@ fn analyse_ole_document(cf: &CompoundFile<'_>, passwords: &[String], report: &mu
     report.errors.extend(cf.issues().iter().cloned());
     if is_ppt(cf) {
         report.filetype = "PPT";
-        for (offset, data) in ppt_vba_storages(cf, report) {
+        let doc = ppt_document(cf, Some(passwords), report);
+        for (offset, data) in ppt_vba_storages(&doc, report) {
             let container = format!("PowerPoint Document@{offset}");
             analyse_ole_bytes(&data, Some(container), report, 1);
         }
@@ -424,8 +425,6 @@ fn analyse_ole_document(cf: &CompoundFile<'_>, passwords: &[String], report: &mu
     });
     if let Some(word) = word {
         scan_word_streams(cf, word, passwords, report);
-    } else if cf.is_stream("EncryptedSummary") {
-        report.encryption = Some(crypto::powerpoint_encryption());
     }
 }
 
@@ -441,7 +440,9 @@ fn analyse_ole_bytes(data: &[u8], container: Option<String>, report: &mut VbaRep
                 .errors
                 .extend(cf.issues().iter().map(|i| format!("{name}: {i}")));
             if is_ppt(&cf) {
-                for (offset, d) in ppt_vba_storages(&cf, report) {
+                // A presentation inside a document is not decrypted.
+                let doc = ppt_document(&cf, None, report);
+                for (offset, d) in ppt_vba_storages(&doc, report) {
                     let c = format!("{name}/PowerPoint Document@{offset}");
                     analyse_ole_bytes(&d, Some(c), report, depth + 1);
                 }
@@ -467,18 +468,40 @@ fn is_ppt(cf: &CompoundFile<'_>) -> bool {
             .any(|l| l.path[0].eq_ignore_ascii_case("PowerPoint Document"))
 }
 
-/// ExOleObjStg records of the `PowerPoint Document` stream that hold an
-/// OLE2 file: (offset in the stream, the OLE file).
-fn ppt_vba_storages(cf: &CompoundFile<'_>, report: &mut VbaReport) -> Vec<(usize, Vec<u8>)> {
+/// The `PowerPoint Document` stream, decrypted with `passwords` when it
+/// is encrypted and one opens it (the report's `encryption` says so;
+/// `None`: read as it is).
+fn ppt_document(
+    cf: &CompoundFile<'_>,
+    passwords: Option<&[String]>,
+    report: &mut VbaReport,
+) -> Vec<u8> {
     let Some(stream) = cf.read_path("PowerPoint Document") else {
         return Vec::new();
     };
-    let errors = &mut report.errors;
     if let Some(e) = &stream.error {
-        errors.push(format!("PowerPoint Document: {e}"));
+        report.errors.push(format!("PowerPoint Document: {e}"));
     }
+    let user = cf
+        .read_path("Current User")
+        .map(|s| s.data)
+        .unwrap_or_default();
+    let out = passwords.and_then(|pw| crypto::decrypt_powerpoint(&user, &stream.data, pw));
+    let Some(out) = out else {
+        return stream.data;
+    };
+    report.encryption = Some(out.encryption);
+    out.streams
+        .into_iter()
+        .find(|(name, _)| *name == "PowerPoint Document")
+        .map_or(stream.data, |(_, plain)| plain)
+}
+
+/// ExOleObjStg records of a `PowerPoint Document` stream that hold an
+/// OLE2 file: (offset in the stream, the OLE file).
+fn ppt_vba_storages(doc: &[u8], report: &mut VbaReport) -> Vec<(usize, Vec<u8>)> {
+    let errors = &mut report.errors;
     let mut tried = 0usize;
-    let doc = &stream.data;
     let mut out = Vec::new();
     // Uncompressed records first, then compressed ones (olevba's order).
     for (compressed, pattern) in [

@@ -22,11 +22,8 @@ use stoq_plugins_office::olevba::{Shape, VbaWorker};
 const TEST_PASSWORD: &str = "encrypted";
 
 /// msoffcrypto's `type` as our method name; for what it cannot open, the
-/// type it gives with the test password (PowerPoint 97-2003 we only flag).
+/// type it gives with the test password.
 fn method_of(want: &Value) -> &str {
-    if want["format"] == "ppt97" {
-        return "powerpoint";
-    }
     want["type"]
         .as_str()
         .or(want["with_test_password"]["type"].as_str())
@@ -98,8 +95,7 @@ fn check_against(want_all: &Value) {
     for (path, want) in docs {
         let method = method_of(want);
         opened += usize::from(check_one(path, want, method, &defaults));
-        // PowerPoint 97-2003 stays locked whatever the password.
-        if let (Some(w), false) = (want.get("with_test_password"), method == "powerpoint") {
+        if let Some(w) = want.get("with_test_password") {
             let pw = [TEST_PASSWORD.to_string()];
             opened_with_test_password += usize::from(check_one(path, w, method, &pw));
         }
@@ -109,8 +105,8 @@ fn check_against(want_all: &Value) {
         "five files use Excel's default password, dde-encrypted-1234.doc another default"
     );
     assert_eq!(
-        opened_with_test_password, 3,
-        "encrypted.doc, .docx and .xls open with the test password"
+        opened_with_test_password, 4,
+        "encrypted.doc, .docx, .ppt and .xls open with the test password"
     );
 }
 
@@ -127,7 +123,8 @@ from oletools.olevba import VBA_Parser
 from oletools.mraptor import MacroRaptor
 from oletools import msodde
 PW = ["VelvetSweatshop", "/01Hannes Ruescher/01", "123", "1234", "12345", "123456", "4321"]
-STREAMS = {'doc97': ['WordDocument', '0Table', '1Table', 'Data'], 'xls97': ['Workbook']}
+STREAMS = {'doc97': ['WordDocument', '0Table', '1Table', 'Data'], 'xls97': ['Workbook'],
+           'ppt97': ['Current User', 'PowerPoint Document']}
 
 def attempt(p, passwords):
     of = msoffcrypto.OfficeFile(open(p, 'rb'))
@@ -256,6 +253,7 @@ async fn damaged_encrypted_files_never_panic() {
         "encrypted/dde-test-encrypt-standardpassword.xlsx",
         "encrypted/dde-test-encrypt-standardpassword.xls",
         "encrypted/encrypted.doc",
+        "encrypted/encrypted.ppt",
     ] {
         let data = common::read(path);
         let worker = VbaWorker::new(Shape::Olevba {
