@@ -756,6 +756,25 @@ fn encrypted_documents_opened_through_filetype() {
     assert_eq!(root["workers"]["olevba"]["dde"], json!(["cmd /c calc.exe"]));
     assert_eq!(root["workers"]["olevba"]["encryption"]["method"], "rc4");
     assert_eq!(root["workers"]["ole"]["encryption"]["decrypted"], true);
+
+    // A Word 97-2003 document encrypted with "1234": its DDE field is
+    // found, and its decrypted streams go round again.
+    let doc = dir.join("dde-encrypted-1234.doc");
+    let out = stoq(&["scan", doc.to_str().unwrap(), "-R", "filetype"]);
+    let results = out["results"].as_array().unwrap();
+    let root = &results[0];
+    assert_eq!(
+        root["workers"]["olevba"]["dde"],
+        json!([r#"DDEAUTO c:\Windows\cmd.exe "/k calc.exe""#])
+    );
+    assert_eq!(root["workers"]["ole"]["encryption"]["password"], "1234");
+    let mut decrypted: Vec<&str> = results
+        .iter()
+        .filter(|r| r["payload_meta"]["extra_data"]["decrypted"]["method"] == "rc4")
+        .map(|r| r["payload_meta"]["extra_data"]["name"].as_str().unwrap())
+        .collect();
+    decrypted.sort_unstable();
+    assert_eq!(decrypted, ["1Table", "WordDocument"]);
 }
 
 /// Macros kept in XML or MHTML (testdata/office/tools/make_xml_vba.py:
