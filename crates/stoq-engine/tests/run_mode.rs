@@ -1,5 +1,5 @@
 //! Run mode beyond the reference: delivery receipts, provider-chosen scan
-//! ids, shutdown, live counters.
+//! ids, shutdown, live counters, the byte bound on queued payloads.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -230,4 +230,98 @@ async fn shutdown_finishes_in_flight_scans_and_counts_the_rest() {
         summary.items + summary.abandoned,
         "every queued item was either finished or counted as abandoned"
     );
+}
+
+/// Queues `count` payloads of `size` bytes, counting those it got in.
+struct BigFeeder {
+    count: usize,
+    size: usize,
+    sent: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+#[async_trait]
+impl Provider for BigFeeder {
+    async fn ingest(&self, queue: ProviderQueue) -> PluginResult<()> {
+        for _ in 0..self.count {
+            let payload = Payload::new(vec![0u8; self.size]);
+            queue.put(ProviderItem::Payload(Box::new(payload))).await?;
+            self.sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        Ok(())
+    }
+}
+
+/// Holds every scan until the test hands out a permit.
+struct Gate(Arc<tokio::sync::Semaphore>);
+
+#[async_trait]
+impl Worker for Gate {
+    async fn scan(&self, _p: &Payload, _r: &Request) -> PluginResult<Option<WorkerResponse>> {
+        self.0.acquire().await.expect("gate open").forget();
+        Ok(None)
+    }
+}
+
+/// How many 1 MiB payloads a provider gets in while every scan is held,
+/// with `[core] max_queue_bytes` = `max_bytes` (0: no bound); then the
+/// scans are let go and the run must finish with all of them scanned.
+async fn admitted_while_scans_wait(max_bytes: u64) -> usize {
+    const COUNT: usize = 8;
+    let sent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let mut r = stoq_core::Registry::new();
+    let s = sent.clone();
+    r.register(ModuleDescriptor::new(
+        "bigfeeder",
+        &[PluginClass::Provider],
+        move |_| {
+            Ok(PluginInstance::new().provider(Arc::new(BigFeeder {
+                count: COUNT,
+                size: 1 << 20,
+                sent: s.clone(),
+            })))
+        },
+    ))
+    .unwrap();
+    let g = gate.clone();
+    r.register(ModuleDescriptor::new(
+        "gate",
+        &[PluginClass::Worker],
+        move |_| Ok(PluginInstance::new().worker(Arc::new(Gate(g.clone())))),
+    ))
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let stoq = Stoq::builder()
+        .registry(r)
+        .base_dir(dir.path())
+        .providers(["bigfeeder"])
+        .always_dispatch(["gate"])
+        .provider_consumers(2)
+        .max_queue(100)
+        .max_queue_bytes(max_bytes)
+        .build()
+        .unwrap();
+    let control = RunControl::new();
+    let run = tokio::spawn(async move { stoq.run_with(None, &[], control).await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let admitted = sent.load(std::sync::atomic::Ordering::SeqCst);
+    gate.add_permits(COUNT);
+    let summary = tokio::time::timeout(Duration::from_secs(20), run)
+        .await
+        .expect("the run ends once the scans are let go")
+        .unwrap()
+        .unwrap();
+    assert_eq!(summary.scanned, COUNT, "{summary:?}");
+    assert_eq!(summary.abandoned, 0, "{summary:?}");
+    admitted
+}
+
+/// `[core] max_queue_bytes` bounds the payload bytes queued and in scan:
+/// with 3 MiB, three 1 MiB payloads get in (two in scan, one queued) and
+/// the provider waits for the fourth although `max_queue` has room;
+/// without the bound all eight get in at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_queue_bytes_holds_the_provider_back() {
+    assert_eq!(admitted_while_scans_wait(3 << 20).await, 3);
+    assert_eq!(admitted_while_scans_wait(0).await, 8);
 }
