@@ -6,8 +6,11 @@
 //!   saved its result; an entry whose scan failed or was not saved stays
 //!   pending. Entries left pending for `claim_idle` seconds (their worker
 //!   died, or failed them) are claimed by a live worker (`XAUTOCLAIM`) and
-//!   scanned again. Each entry's scan id is derived from the stream and
-//!   entry id, so a re-delivered entry produces the same scan id.
+//!   scanned again. An entry delivered more than `max_deliveries` times
+//!   (one that fails every time, or crashes its worker) goes to the
+//!   dead-letter stream and is acknowledged instead of being scanned
+//!   again. Each entry's scan id is derived from the stream and entry id,
+//!   so a re-delivered entry produces the same scan id.
 //! - **Connector**: `XADD results_stream * scan_id <id> result <json>` (or
 //!   `RPUSH results_list <json>`); with `publish_archive`, one message per
 //!   (payload, archiver) `{"<archiver>": {<locator>}}` to `redis_queue`
@@ -24,7 +27,7 @@
 //! - `content` = the raw payload, with optional `extra_data` (JSON object),
 //!   `request_meta` (JSON object) and `dispatch_to` (comma list).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -96,7 +99,12 @@ const OPTIONS: &[OptionDoc] = &[
     OptionDoc::new(
         "dead_letter",
         "",
-        "provider: stream that undecodable entries are copied to before they are acknowledged (default <redis_queue>:dead)",
+        "provider: stream that undecodable entries, and entries over max_deliveries, are copied to before they are acknowledged (default <redis_queue>:dead)",
+    ),
+    OptionDoc::new(
+        "max_deliveries",
+        "5",
+        "provider: an entry delivered more times than this without being saved goes to dead_letter and is acknowledged (0: retried for ever)",
     ),
     OptionDoc::new(
         "results_stream",
@@ -163,6 +171,7 @@ pub struct RedisOptions {
     pub read_block: Duration,
     pub exit_when_empty: bool,
     pub dead_letter: String,
+    pub max_deliveries: u64,
     pub results_stream: String,
     pub results_list: Option<String>,
     pub results_maxlen: u64,
@@ -229,6 +238,7 @@ impl RedisOptions {
             read_block: positive("read_block", 2.0)?,
             exit_when_empty: cfg.bool("exit_when_empty", false)?,
             dead_letter,
+            max_deliveries: cfg.number("max_deliveries", 5)?,
             results_stream: cfg.non_empty("results_stream", "stoq-results")?,
             results_list: cfg
                 .get_str("results_list")
@@ -565,13 +575,14 @@ impl RedisQueue {
 
     /// The next entries for this consumer: its own pending ones (first
     /// call), then stale entries of others (every `claim_idle`/2), then
-    /// new ones (blocking up to `read_block`).
+    /// new ones (blocking up to `read_block`). The flag says the entries
+    /// were delivered before (pending or claimed).
     async fn next_entries(
         &self,
         con: &mut MultiplexedConnection,
         state: &mut ReadState,
         count: usize,
-    ) -> redis::RedisResult<Vec<StreamId>> {
+    ) -> redis::RedisResult<(Vec<StreamId>, bool)> {
         let o = &self.opts;
         if !state.own_pending_done {
             let reply: Option<StreamReadReply> = redis::cmd("XREADGROUP")
@@ -597,7 +608,7 @@ impl RedisQueue {
                     ids.len(),
                     o.consumer
                 );
-                return Ok(ids);
+                return Ok((ids, true));
             }
         }
         let claim_every = o.claim_idle / 2;
@@ -632,7 +643,7 @@ impl RedisQueue {
                     reply.claimed.len(),
                     o.claim_idle
                 );
-                return Ok(reply.claimed);
+                return Ok((reply.claimed, true));
             }
         }
         let reply: Option<StreamReadReply> = redis::cmd("XREADGROUP")
@@ -648,7 +659,56 @@ impl RedisQueue {
             .arg(">")
             .query_async(con)
             .await?;
-        Ok(flatten(reply))
+        Ok((flatten(reply), false))
+    }
+
+    /// How many times each of `entries` (pending for this consumer) has
+    /// been delivered, from `XPENDING`'s extended form.
+    async fn delivery_counts(
+        &self,
+        con: &mut MultiplexedConnection,
+        entries: &[StreamId],
+    ) -> redis::RedisResult<HashMap<String, u64>> {
+        let key = |id: &str| {
+            let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
+            (
+                ms.parse::<u64>().unwrap_or(0),
+                seq.parse::<u64>().unwrap_or(0),
+            )
+        };
+        let (Some(first), Some(last)) = (
+            entries.iter().min_by_key(|e| key(&e.id)),
+            entries.iter().max_by_key(|e| key(&e.id)),
+        ) else {
+            return Ok(HashMap::new());
+        };
+        // Entries of ours in that range that are still being scanned are
+        // listed too.
+        let reply: RValue = redis::cmd("XPENDING")
+            .arg(&self.opts.queue)
+            .arg(&self.opts.group)
+            .arg(&first.id)
+            .arg(&last.id)
+            .arg(entries.len() + self.opts.max_in_flight)
+            .arg(&self.opts.consumer)
+            .query_async(con)
+            .await?;
+        let mut counts = HashMap::new();
+        if let RValue::Array(rows) = reply {
+            for row in rows {
+                let RValue::Array(fields) = row else { continue };
+                let id = fields
+                    .first()
+                    .and_then(|v| redis::from_redis_value_ref::<String>(v).ok());
+                let n = fields
+                    .get(3)
+                    .and_then(|v| redis::from_redis_value_ref::<u64>(v).ok());
+                if let (Some(id), Some(n)) = (id, n) {
+                    counts.insert(id, n);
+                }
+            }
+        }
+        Ok(counts)
     }
 
     /// Nothing undelivered (the last read came back empty) and nothing
@@ -768,15 +828,16 @@ impl Provider for RedisQueue {
             while let Ok(p) = permits.clone().try_acquire_owned() {
                 held.push(p);
             }
-            let entries = match self.next_entries(&mut con, &mut state, held.len()).await {
-                Ok(e) => e,
-                Err(e) => {
-                    tracing::warn!("{}: reading {}: {e}; reconnecting", self.name, o.queue);
-                    drop(held);
-                    backoff.wait().await;
-                    continue;
-                }
-            };
+            let (entries, redelivered) =
+                match self.next_entries(&mut con, &mut state, held.len()).await {
+                    Ok(e) => e,
+                    Err(e) => {
+                        tracing::warn!("{}: reading {}: {e}; reconnecting", self.name, o.queue);
+                        drop(held);
+                        backoff.wait().await;
+                        continue;
+                    }
+                };
             if entries.is_empty() {
                 drop(held);
                 if o.exit_when_empty
@@ -788,6 +849,16 @@ impl Provider for RedisQueue {
                 reader = Some(con);
                 continue;
             }
+            let deliveries = match (redelivered, o.max_deliveries) {
+                (true, 1..) => self
+                    .delivery_counts(&mut con, &entries)
+                    .await
+                    .unwrap_or_else(|e| {
+                        tracing::warn!("{}: reading delivery counts: {e}", self.name);
+                        HashMap::new()
+                    }),
+                _ => HashMap::new(),
+            };
             for entry in entries {
                 let permit = held.pop();
                 if !in_flight
@@ -798,7 +869,16 @@ impl Provider for RedisQueue {
                     // Already being scanned here (a claim pass picked it up).
                     continue;
                 }
-                let items = match decode_entry(&o.queue, &entry) {
+                let delivered = deliveries.get(&entry.id).copied().unwrap_or(1);
+                let decoded = if delivered > o.max_deliveries && o.max_deliveries > 0 {
+                    Err(format!(
+                        "delivered {delivered} times without being saved (max_deliveries {})",
+                        o.max_deliveries
+                    ))
+                } else {
+                    decode_entry(&o.queue, &entry)
+                };
+                let items = match decoded {
                     Ok(items) => items,
                     Err(reason) => {
                         tracing::warn!(
@@ -1034,6 +1114,7 @@ mod tests {
         assert_eq!(o.url, "redis://127.0.0.1:16379/");
         assert_eq!(o.queue, "stoq");
         assert_eq!(o.dead_letter, "stoq:dead");
+        assert_eq!(o.max_deliveries, 5);
         assert_eq!(o.claim_idle, Duration::from_secs(60));
         assert!(!o.consumer.is_empty());
         let e =

@@ -282,6 +282,147 @@ async fn bad_entries_go_to_the_dead_letter_stream() {
     assert_eq!(pending(&mut con, &stream, "stoq").await, 0);
 }
 
+/// A poison entry (its save fails every time) is scanned `max_deliveries`
+/// times, then copied to the dead-letter stream and acknowledged, instead
+/// of going round for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_over_max_deliveries_go_to_the_dead_letter_stream() {
+    let Some(url) = service(
+        "STOQ_TEST_REDIS_URL",
+        "entries_over_max_deliveries_go_to_the_dead_letter_stream",
+    ) else {
+        return;
+    };
+    let (stream, out) = (unique("in"), unique("out"));
+    let mut con = connect(&url).await;
+    let mut ids = Vec::new();
+    for i in 0..2 {
+        ids.push(
+            xadd(
+                &mut con,
+                &stream,
+                &[("content", format!("poison {i}").into_bytes())],
+            )
+            .await,
+        );
+    }
+    let flaky = Arc::new(Flaky {
+        fail_first: usize::MAX,
+        ..Flaky::default()
+    });
+    let mut options = opts(&url, &stream, &out);
+    options.push(("redis-queue", "max_deliveries", "3".into()));
+    for o in options.iter_mut().filter(|o| o.1 == "claim_idle") {
+        o.2 = "0.3".into();
+    }
+    let stoq = engine(
+        flaky,
+        &["redis-queue"],
+        &["redis-queue", "flaky"],
+        &[],
+        &options,
+    );
+    let summary = tokio::time::timeout(Duration::from_secs(60), stoq.run(None, &[]))
+        .await
+        .expect("run finished")
+        .unwrap();
+    // Three deliveries each, every one unsaved; the fourth is not scanned.
+    assert_eq!(summary.scanned, 6, "{summary:?}");
+    assert_eq!(summary.unsaved, 6, "{summary:?}");
+    let dead: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg(format!("{stream}:dead"))
+        .arg("-")
+        .arg("+")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let mut sources = Vec::new();
+    for e in &dead.ids {
+        let source: String = redis::from_redis_value_ref(&e.map["source_id"]).unwrap();
+        let error: String = redis::from_redis_value_ref(&e.map["error"]).unwrap();
+        assert_eq!(
+            error,
+            "delivered 4 times without being saved (max_deliveries 3)"
+        );
+        let content: Vec<u8> = redis::from_redis_value_ref(&e.map["content"]).unwrap();
+        assert!(content.starts_with(b"poison "));
+        sources.push(source);
+    }
+    sources.sort();
+    ids.sort();
+    assert_eq!(sources, ids);
+    assert_eq!(pending(&mut con, &stream, "stoq").await, 0);
+}
+
+/// A worker that died on an entry three times (each restart re-reads its
+/// own pending entries, which counts as a delivery) does not scan it a
+/// fourth time: with `max_deliveries` 3 it goes to the dead-letter stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_that_keeps_killing_its_worker_is_dead_lettered() {
+    let Some(url) = service(
+        "STOQ_TEST_REDIS_URL",
+        "an_entry_that_keeps_killing_its_worker_is_dead_lettered",
+    ) else {
+        return;
+    };
+    let (stream, out) = (unique("in"), unique("out"));
+    let mut con = connect(&url).await;
+    xadd(
+        &mut con,
+        &stream,
+        &[("content", b"crashes its worker".to_vec())],
+    )
+    .await;
+    let mut options = opts(&url, &stream, &out);
+    options.push(("redis-queue", "max_deliveries", "3".into()));
+    let consumer = options
+        .iter()
+        .find(|o| o.1 == "redis_consumer")
+        .unwrap()
+        .2
+        .clone();
+    let _: redis::Value = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(&stream)
+        .arg("stoq")
+        .arg("0")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    // Three lives of the worker read the entry and die before saving it.
+    for id in [">", "0", "0"] {
+        let _: redis::Value = redis::cmd("XREADGROUP")
+            .arg("GROUP")
+            .arg("stoq")
+            .arg(&consumer)
+            .arg("STREAMS")
+            .arg(&stream)
+            .arg(id)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+    }
+    let stoq = engine(
+        Arc::new(Flaky::default()),
+        &["redis-queue"],
+        &["redis-queue"],
+        &[],
+        &options,
+    );
+    let summary = tokio::time::timeout(Duration::from_secs(60), stoq.run(None, &[]))
+        .await
+        .expect("run finished")
+        .unwrap();
+    assert_eq!(summary.scanned, 0, "{summary:?}");
+    let dead: u64 = redis::cmd("XLEN")
+        .arg(format!("{stream}:dead"))
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(dead, 1);
+    assert_eq!(pending(&mut con, &stream, "stoq").await, 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn archiver_keeps_payloads_with_a_ttl_and_feeds_the_queue() {
     let Some(url) = service(
