@@ -95,6 +95,37 @@ impl Encryption {
     }
 }
 
+/// An OLE2 document (Excel, Word or PowerPoint 97-2003) after a
+/// decryption attempt: the streams that replace the encrypted ones, by
+/// name (none when no password opened it).
+#[derive(Debug)]
+pub struct Decrypted {
+    pub encryption: Encryption,
+    pub streams: Vec<(&'static str, Vec<u8>)>,
+}
+
+impl Decrypted {
+    fn locked(method: &'static str, note: impl Into<String>) -> Self {
+        Decrypted {
+            encryption: Encryption::locked(method, note),
+            streams: Vec::new(),
+        }
+    }
+
+    fn from_locked(encryption: Encryption) -> Self {
+        Decrypted {
+            encryption,
+            streams: Vec::new(),
+        }
+    }
+
+    /// The decrypted content of stream `name`, taken out.
+    pub fn take(&mut self, name: &str) -> Option<Vec<u8>> {
+        let i = self.streams.iter().position(|(n, _)| *n == name)?;
+        Some(self.streams.swap_remove(i).1)
+    }
+}
+
 /// The `passwords` option of the plugins that decrypt (`ole`, `olevba`,
 /// `mraptor`); its default is [`DEFAULT_PASSWORDS`] joined by commas.
 pub const PASSWORDS_OPTION: OptionDoc = OptionDoc::new(
@@ -565,15 +596,6 @@ const FILEPASS: u16 = 0x002F;
 const CLEAR_RECORDS: &[u16] = &[BOF, FILEPASS, 0x0194, 0x0195, 0x00E1, 0x0196, 0x0138];
 const BOUNDSHEET: u16 = 0x0085;
 
-/// An Excel 97-2003 workbook stream after a decryption attempt.
-#[derive(Debug)]
-pub struct BiffOutcome {
-    pub encryption: Encryption,
-    /// The decrypted stream (FILEPASS blanked to a type-0 record), when a
-    /// password opened it.
-    pub workbook: Option<Vec<u8>>,
-}
-
 /// The body of the workbook stream's FILEPASS record, if it has one (it
 /// is in the globals substream, before its EOF record).
 fn filepass(stream: &[u8]) -> Option<&[u8]> {
@@ -589,30 +611,24 @@ fn filepass(stream: &[u8]) -> Option<&[u8]> {
     None
 }
 
-/// Decrypt an encrypted BIFF8 workbook stream, trying `passwords`;
+/// Decrypt an encrypted BIFF8 workbook stream, trying `passwords`: the
+/// decrypted stream as `Workbook` (FILEPASS blanked to a type-0 record);
 /// `None` when the stream has no FILEPASS record.
-pub fn decrypt_biff(stream: &[u8], passwords: &[String]) -> Option<BiffOutcome> {
+pub fn decrypt_biff(stream: &[u8], passwords: &[String]) -> Option<Decrypted> {
     let fp = filepass(stream)?;
-    let (encryption, workbook) = match u16_at(fp, 0) {
-        Some(0) => (
-            Encryption::locked("xor", "XOR obfuscation is not supported"),
-            None,
-        ),
+    Some(match u16_at(fp, 0) {
+        Some(0) => Decrypted::locked("xor", "XOR obfuscation is not supported"),
         Some(1) => match rc4_open(&fp[2..], passwords, "FILEPASS record") {
-            Ok((encryption, key)) => (encryption, Some(decrypt_records(stream, &key))),
-            Err(encryption) => (encryption, None),
+            Ok((encryption, key)) => Decrypted {
+                encryption,
+                streams: vec![("Workbook", decrypt_records(stream, &key))],
+            },
+            Err(encryption) => Decrypted::from_locked(encryption),
         },
-        t => (
-            Encryption::locked(
-                "rc4",
-                format!("encryption type {} is not supported", t.unwrap_or(0)),
-            ),
-            None,
+        t => Decrypted::locked(
+            "rc4",
+            format!("encryption type {} is not supported", t.unwrap_or(0)),
         ),
-    };
-    Some(BiffOutcome {
-        encryption,
-        workbook,
     })
 }
 
@@ -762,15 +778,6 @@ const FIB_OBFUSCATED: u16 = 0x8000;
 /// The FIB's first 68 bytes are never encrypted.
 const FIB_CLEAR: usize = 68;
 
-/// A Word 97-2003 document after a decryption attempt.
-#[derive(Debug)]
-pub struct WordOutcome {
-    pub encryption: Encryption,
-    /// The decrypted streams by name (`WordDocument`, the table stream,
-    /// `Data` when there is one), when a password opened the document.
-    pub streams: Vec<(&'static str, Vec<u8>)>,
-}
-
 /// The name of the table stream a `WordDocument` stream's FIB uses.
 pub fn word_table_stream(word_document: &[u8]) -> &'static str {
     match u16_at(word_document, 0x0A) {
@@ -789,32 +796,21 @@ pub fn decrypt_word(
     table: Option<&[u8]>,
     data: Option<&[u8]>,
     passwords: &[String],
-) -> Option<WordOutcome> {
+) -> Option<Decrypted> {
     let flags = u16_at(word_document, 0x0A)?;
     if flags & FIB_ENCRYPTED == 0 {
         return None;
     }
-    let locked = |encryption| {
-        Some(WordOutcome {
-            encryption,
-            streams: Vec::new(),
-        })
-    };
     if flags & FIB_OBFUSCATED != 0 {
-        return locked(Encryption::locked(
-            "xor",
-            "XOR obfuscation is not supported",
-        ));
+        return Some(Decrypted::locked("xor", "XOR obfuscation is not supported"));
     }
     let Some(table) = table else {
-        return locked(Encryption::locked(
-            "rc4",
-            format!("the {} stream is missing", word_table_stream(word_document)),
-        ));
+        let missing = format!("the {} stream is missing", word_table_stream(word_document));
+        return Some(Decrypted::locked("rc4", missing));
     };
     let (encryption, key) = match rc4_open(table, passwords, "encryption header") {
         Ok(opened) => opened,
-        Err(e) => return locked(e),
+        Err(e) => return Some(Decrypted::from_locked(e)),
     };
     let decrypt = |stream: &[u8]| {
         let ks = keystream(stream.len(), 512, &key);
@@ -838,7 +834,7 @@ pub fn decrypt_word(
     if let Some(data) = data {
         streams.push(("Data", decrypt(data)));
     }
-    Some(WordOutcome {
+    Some(Decrypted {
         encryption,
         streams,
     })
@@ -854,15 +850,6 @@ const PPT_CRYPT_SESSION: u16 = 0x2F14;
 const PPT_PLAIN_TOKEN: u32 = 0xE391_C05F;
 /// Edits followed back through `offsetLastEdit`, at most.
 const PPT_MAX_EDITS: usize = 1024;
-
-/// A PowerPoint 97-2003 document after a decryption attempt.
-#[derive(Debug)]
-pub struct PowerPointOutcome {
-    pub encryption: Encryption,
-    /// The decrypted `Current User` and `PowerPoint Document` streams,
-    /// when a password opened the document.
-    pub streams: Vec<(&'static str, Vec<u8>)>,
-}
 
 /// A record header at `pos`: (type, length).
 fn ppt_record(doc: &[u8], pos: usize) -> Option<(u16, u32)> {
@@ -931,15 +918,9 @@ pub fn decrypt_powerpoint(
     current_user: &[u8],
     document: &[u8],
     passwords: &[String],
-) -> Option<PowerPointOutcome> {
+) -> Option<Decrypted> {
     let (directory, last_edit, session_id) = ppt_directory(current_user, document)?;
     let session_id = session_id?;
-    let locked = |encryption| {
-        Some(PowerPointOutcome {
-            encryption,
-            streams: Vec::new(),
-        })
-    };
     let session = directory.get(&session_id).copied();
     let header = session.and_then(|at| match ppt_record(document, at)? {
         (PPT_CRYPT_SESSION, len) => {
@@ -948,14 +929,12 @@ pub fn decrypt_powerpoint(
         _ => None,
     });
     let Some(header) = header else {
-        return locked(Encryption::locked(
-            "rc4_cryptoapi",
-            "the encryption session record is missing",
-        ));
+        let missing = "the encryption session record is missing";
+        return Some(Decrypted::locked("rc4_cryptoapi", missing));
     };
     let (encryption, key) = match rc4_open(header, passwords, "encryption header") {
         Ok(opened) => opened,
-        Err(e) => return locked(e),
+        Err(e) => return Some(Decrypted::from_locked(e)),
     };
     let mut doc = document.to_vec();
     for (&id, &at) in &directory {
@@ -997,7 +976,7 @@ pub fn decrypt_powerpoint(
     }
     let mut user = current_user.to_vec();
     user[12..16].copy_from_slice(&PPT_PLAIN_TOKEN.to_le_bytes());
-    Some(PowerPointOutcome {
+    Some(Decrypted {
         encryption,
         streams: vec![("Current User", user), ("PowerPoint Document", doc)],
     })
@@ -1081,7 +1060,7 @@ mod tests {
         let stream = [&[0x2Fu8, 0, 6, 0, 1, 0, 1, 0, 1, 0][..]].concat();
         let out = decrypt_biff(&stream, &pw).unwrap();
         assert_eq!(out.encryption.method, "rc4");
-        assert!(out.workbook.is_none());
+        assert!(out.streams.is_empty());
         assert!(decrypt_biff(b"\x09\x08\x00\x00\x0a\x00\x00\x00", &pw).is_none());
     }
 

@@ -296,43 +296,31 @@ fn find_encryption(cf: &CompoundFile<'_>, report: &mut OleReport, opts: &OleOpti
             report.decrypted.push((pkg, package));
         }
         report.encryption = Some(out.encryption);
-    } else if let Some(wb) = index("Workbook") {
-        let Some(data) = content(report, wb) else {
-            return;
-        };
-        if let Some(out) = crypto::decrypt_biff(&data, &opts.passwords) {
-            if let Some(workbook) = out.workbook {
-                report.decrypted.push((wb, workbook));
-            }
-            report.encryption = Some(out.encryption);
-        }
+        return;
+    }
+    let out = if let Some(wb) = index("Workbook") {
+        content(report, wb).and_then(|d| crypto::decrypt_biff(&d, &opts.passwords))
     } else if let Some(word) = index("WordDocument") {
-        let Some(word_data) = content(report, word) else {
-            return;
-        };
-        let read = |name: &str| index(name).and_then(|i| content(report, i));
-        let table = read(crypto::word_table_stream(&word_data));
-        let data = read("Data");
-        let passwords = &opts.passwords;
-        if let Some(out) =
+        content(report, word).and_then(|word_data| {
+            let read = |name: &str| index(name).and_then(|i| content(report, i));
+            let table = read(crypto::word_table_stream(&word_data));
+            let data = read("Data");
+            let passwords = &opts.passwords;
             crypto::decrypt_word(&word_data, table.as_deref(), data.as_deref(), passwords)
-        {
-            for (name, plain) in out.streams {
-                report.decrypted.extend(index(name).map(|i| (i, plain)));
-            }
-            report.encryption = Some(out.encryption);
-        }
+        })
     } else if let (Some(user), Some(doc)) = (index("Current User"), index("PowerPoint Document")) {
-        let (Some(user_data), Some(doc_data)) = (content(report, user), content(report, doc))
-        else {
-            return;
-        };
-        if let Some(out) = crypto::decrypt_powerpoint(&user_data, &doc_data, &opts.passwords) {
-            for (name, plain) in out.streams {
-                report.decrypted.extend(index(name).map(|i| (i, plain)));
-            }
-            report.encryption = Some(out.encryption);
+        match (content(report, user), content(report, doc)) {
+            (Some(u), Some(d)) => crypto::decrypt_powerpoint(&u, &d, &opts.passwords),
+            _ => None,
         }
+    } else {
+        None
+    };
+    if let Some(out) = out {
+        for (name, plain) in out.streams {
+            report.decrypted.extend(index(name).map(|i| (i, plain)));
+        }
+        report.encryption = Some(out.encryption);
     }
 }
 

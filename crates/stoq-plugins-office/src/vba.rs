@@ -487,14 +487,12 @@ fn ppt_document(
         .map(|s| s.data)
         .unwrap_or_default();
     let out = passwords.and_then(|pw| crypto::decrypt_powerpoint(&user, &stream.data, pw));
-    let Some(out) = out else {
+    let Some(mut out) = out else {
         return stream.data;
     };
+    let plain = out.take("PowerPoint Document");
     report.encryption = Some(out.encryption);
-    out.streams
-        .into_iter()
-        .find(|(name, _)| *name == "PowerPoint Document")
-        .map_or(stream.data, |(_, plain)| plain)
+    plain.unwrap_or(stream.data)
 }
 
 /// ExOleObjStg records of a `PowerPoint Document` stream that hold an
@@ -750,12 +748,12 @@ fn scan_workbook_biff(cf: &CompoundFile<'_>, passwords: &[String], report: &mut 
     let mut data = &stream.data;
     let decrypted;
     if biff8 {
-        if let Some(out) = crypto::decrypt_biff(data, passwords) {
-            report.encryption = Some(out.encryption);
-            if let Some(plain) = out.workbook {
+        if let Some(mut out) = crypto::decrypt_biff(data, passwords) {
+            if let Some(plain) = out.take("Workbook") {
                 decrypted = plain;
                 data = &decrypted;
             }
+            report.encryption = Some(out.encryption);
         }
     }
     let mut pos = 0usize;

@@ -462,14 +462,7 @@ fn vba_in_xml_and_activemime_equals_olevba() {
         assert_eq!(r.filetype, kind, "{path}");
         assert_eq!(r.vba_macros, want["vba_macros"], "{path}");
         assert_eq!(r.verdict.flags(), want["mraptor_flags"], "{path}");
-        let modules: BTreeSet<&str> = r.modules.iter().map(|m| m.module.as_str()).collect();
-        let theirs: BTreeSet<&str> = want["vba_modules"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m.as_str().unwrap())
-            .collect();
-        assert_eq!(modules, theirs, "{path}");
+        common::assert_same_modules(&r, &want["vba_modules"], path);
         assert!(r.errors.is_empty(), "{path}: {:?}", r.errors);
     }
     // The same modules and code as the .docm they were made from.

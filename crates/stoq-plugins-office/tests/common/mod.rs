@@ -108,3 +108,19 @@ pub fn mutations(data: &[u8], n: usize) -> Vec<Vec<u8>> {
     }
     out
 }
+
+/// The module names of `report` are oletools' `vba_modules` (a list of
+/// names), leaving out the `xlm_macro.txt` pseudo-module olevba lists for
+/// its BIFF plugin's output.
+pub fn assert_same_modules(report: &stoq_plugins_office::VbaReport, theirs: &Value, path: &str) {
+    let ours: std::collections::BTreeSet<&str> =
+        report.modules.iter().map(|m| m.module.as_str()).collect();
+    let theirs: std::collections::BTreeSet<&str> = theirs
+        .as_array()
+        .unwrap_or_else(|| panic!("{path}: vba_modules is not a list"))
+        .iter()
+        .map(|m| m.as_str().unwrap())
+        .filter(|m| *m != "xlm_macro.txt")
+        .collect();
+    assert_eq!(ours, theirs, "{path}");
+}
