@@ -669,17 +669,8 @@ impl RedisQueue {
         con: &mut MultiplexedConnection,
         entries: &[StreamId],
     ) -> redis::RedisResult<HashMap<String, u64>> {
-        let key = |id: &str| {
-            let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
-            (
-                ms.parse::<u64>().unwrap_or(0),
-                seq.parse::<u64>().unwrap_or(0),
-            )
-        };
-        let (Some(first), Some(last)) = (
-            entries.iter().min_by_key(|e| key(&e.id)),
-            entries.iter().max_by_key(|e| key(&e.id)),
-        ) else {
+        // XREADGROUP and XAUTOCLAIM both list entries in id order.
+        let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
             return Ok(HashMap::new());
         };
         // Entries of ours in that range that are still being scanned are

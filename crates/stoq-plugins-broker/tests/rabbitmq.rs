@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{engine, service, unique, Flaky};
+use common::{engine, run_to_end, service, unique, Flaky};
 use futures::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, QueueDeclareOptions,
@@ -117,10 +117,7 @@ async fn queue_to_queue_with_acks_after_save() {
         &[],
         &opts(&url, &q, &out),
     );
-    let summary = tokio::time::timeout(Duration::from_secs(60), stoq.run(None, &[]))
-        .await
-        .expect("run finished")
-        .unwrap();
+    let summary = run_to_end(&stoq).await;
     assert_eq!(summary.scanned, 43, "{summary:?}");
     assert_eq!(summary.unsaved, 3, "{summary:?}");
     let texts: BTreeSet<String> = flaky
@@ -196,10 +193,7 @@ async fn json_messages_and_bad_messages() {
         &[],
         &opts(&url, &q, &out),
     );
-    let summary = tokio::time::timeout(Duration::from_secs(60), stoq.run(None, &[]))
-        .await
-        .expect("run finished")
-        .unwrap();
+    let summary = run_to_end(&stoq).await;
     assert_eq!(summary.scanned, 1, "{summary:?}");
     let results = drain(&ch, &out, 1).await;
     assert_eq!(results.len(), 1);

@@ -4,10 +4,9 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use base64::Engine as _;
-use common::{engine, service, unique, Flaky};
+use common::{engine, run_to_end, service, unique, Flaky};
 use redis::aio::MultiplexedConnection;
 use stoq_core::serde_json::{self, json, Value};
 use stoq_core::{Archiver, ArchiverResponse, Payload, PluginConfig, Request, RequestMeta};
@@ -62,6 +61,15 @@ async fn pending(con: &mut MultiplexedConnection, stream: &str, group: &str) -> 
         redis::Value::Array(a) => redis::from_redis_value_ref(&a[0]).unwrap(),
         other => panic!("{other:?}"),
     }
+}
+
+/// How many entries the dead-letter stream of `stream` holds.
+async fn dead_letters(con: &mut MultiplexedConnection, stream: &str) -> u64 {
+    redis::cmd("XLEN")
+        .arg(format!("{stream}:dead"))
+        .query_async(con)
+        .await
+        .unwrap()
 }
 
 fn opts(url: &str, stream: &str, results: &str) -> Vec<(&'static str, &'static str, String)> {
@@ -121,10 +129,7 @@ async fn stream_to_stream_every_entry_one_result() {
         &[],
         &opts(&url, &stream, &out),
     );
-    let summary = tokio::time::timeout(Duration::from_secs(60), stoq.run(None, &[]))
-        .await
-        .expect("run finished")
-        .unwrap();
+    let summary = run_to_end(&stoq).await;
     assert_eq!(summary.scanned, 60, "{summary:?}");
     let got = results(&mut con, &out).await;
     assert_eq!(got.len(), 60);
@@ -169,10 +174,7 @@ async fn unsaved_entries_stay_pending_and_are_scanned_again() {
         &[],
         &opts(&url, &stream, &out),
     );
-    let summary = tokio::time::timeout(Duration::from_secs(60), stoq.run(None, &[]))
-        .await
-        .expect("run finished")
-        .unwrap();
+    let summary = run_to_end(&stoq).await;
     assert_eq!(summary.unsaved, 4, "{summary:?}");
     assert_eq!(summary.scanned, 14, "{summary:?}");
     let saved: Vec<String> = flaky
@@ -239,10 +241,7 @@ async fn entries_of_a_dead_consumer_are_claimed() {
         &[],
         &opts(&url, &stream, &out),
     );
-    let summary = tokio::time::timeout(Duration::from_secs(60), stoq.run(None, &[]))
-        .await
-        .expect("run finished")
-        .unwrap();
+    let summary = run_to_end(&stoq).await;
     assert_eq!(summary.scanned, 20, "{summary:?}");
     assert_eq!(results(&mut con, &out).await.len(), 20);
     assert_eq!(pending(&mut con, &stream, "stoq").await, 0);
@@ -268,16 +267,9 @@ async fn bad_entries_go_to_the_dead_letter_stream() {
         &[],
         &opts(&url, &stream, &out),
     );
-    let summary = tokio::time::timeout(Duration::from_secs(60), stoq.run(None, &[]))
-        .await
-        .expect("run finished")
-        .unwrap();
+    let summary = run_to_end(&stoq).await;
     assert_eq!(summary.scanned, 1);
-    let dead: u64 = redis::cmd("XLEN")
-        .arg(format!("{stream}:dead"))
-        .query_async(&mut con)
-        .await
-        .unwrap();
+    let dead = dead_letters(&mut con, &stream).await;
     assert_eq!(dead, 2);
     assert_eq!(pending(&mut con, &stream, "stoq").await, 0);
 }
@@ -322,10 +314,7 @@ async fn entries_over_max_deliveries_go_to_the_dead_letter_stream() {
         &[],
         &options,
     );
-    let summary = tokio::time::timeout(Duration::from_secs(60), stoq.run(None, &[]))
-        .await
-        .expect("run finished")
-        .unwrap();
+    let summary = run_to_end(&stoq).await;
     // Three deliveries each, every one unsaved; the fourth is not scanned.
     assert_eq!(summary.scanned, 6, "{summary:?}");
     assert_eq!(summary.unsaved, 6, "{summary:?}");
@@ -409,16 +398,9 @@ async fn an_entry_that_keeps_killing_its_worker_is_dead_lettered() {
         &[],
         &options,
     );
-    let summary = tokio::time::timeout(Duration::from_secs(60), stoq.run(None, &[]))
-        .await
-        .expect("run finished")
-        .unwrap();
+    let summary = run_to_end(&stoq).await;
     assert_eq!(summary.scanned, 0, "{summary:?}");
-    let dead: u64 = redis::cmd("XLEN")
-        .arg(format!("{stream}:dead"))
-        .query_async(&mut con)
-        .await
-        .unwrap();
+    let dead = dead_letters(&mut con, &stream).await;
     assert_eq!(dead, 1);
     assert_eq!(pending(&mut con, &stream, "stoq").await, 0);
 }
@@ -524,10 +506,7 @@ async fn archiver_tasks_on_the_stream_are_fetched_and_scanned() {
         &["redis-queue"],
         &o,
     );
-    let summary = tokio::time::timeout(Duration::from_secs(60), stoq.run(None, &[]))
-        .await
-        .expect("run finished")
-        .unwrap();
+    let summary = run_to_end(&stoq).await;
     assert_eq!(summary.scanned, 2, "{summary:?}");
     let mut con = connect(&url).await;
     let mut texts: Vec<String> = results(&mut con, &out)

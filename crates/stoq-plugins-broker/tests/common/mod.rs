@@ -105,3 +105,11 @@ pub fn engine(
     }
     b.build().unwrap()
 }
+
+/// Run `stoq` in run mode until its providers end (at most 60 s).
+pub async fn run_to_end(stoq: &Stoq) -> stoq_engine::RunSummary {
+    tokio::time::timeout(std::time::Duration::from_secs(60), stoq.run(None, &[]))
+        .await
+        .expect("run finished")
+        .unwrap()
+}
